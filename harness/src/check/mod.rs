@@ -1,0 +1,1 @@
+//! Checks of a running lab: FIB diff, reachability, convergence, design invariants.

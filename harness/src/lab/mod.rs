@@ -1,0 +1,1 @@
+//! The lab: network namespaces, veth links, addresses, pods; the only module that touches namespaces.

@@ -1,0 +1,13 @@
+//! fabriclab: build BGP-routed spine-leaf fabrics of network namespaces on one Linux host, run a
+//! BGP speaker in every node, and check FIBs, pod reachability and convergence against what the
+//! chosen Calico design must produce.
+//!
+//! Pure modules (no root): [`topology`], [`expect`]. Root-only edges: [`lab`], [`process`],
+//! [`speakers`], [`check`].
+
+pub mod check;
+pub mod expect;
+pub mod lab;
+pub mod process;
+pub mod speakers;
+pub mod topology;

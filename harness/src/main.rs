@@ -1,0 +1,5 @@
+//! The `fabriclab` command line.
+
+fn main() {
+    println!("fabriclab: under construction");
+}

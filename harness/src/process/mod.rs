@@ -1,0 +1,1 @@
+//! Process supervision: daemons inside node namespaces, logs, readiness, stop and restart.

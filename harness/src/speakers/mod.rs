@@ -1,0 +1,1 @@
+//! One adapter per speaker kind: config rendering, start, readiness, queries.

@@ -1,0 +1,5 @@
+//! The `fabric-speaker` daemon.
+
+fn main() {
+    println!("fabric-speaker: under construction");
+}

@@ -1,0 +1,1 @@
+//! The session I/O edge: TCP connections, listener, per-peer tasks.

@@ -1,0 +1,1 @@
+//! Shared helpers of the suites: turning cases into libtest-mimic trials.
