@@ -136,6 +136,28 @@ pub struct Plan {
     pub pools: Vec<PoolPlan>,
     /// BGP sessions implied by the design, one per (a, b) pair.
     pub sessions: Vec<SessionPlan>,
+    /// Static routes the lab installs before any speaker starts (not BGP). Only racks whose route
+    /// reflectors are separate nodes need them: they stand in for the rack's shared L2 segment so
+    /// that loopback-to-loopback iBGP sessions come up and reflected next hops (a node's or a
+    /// ToR's loopback) resolve. Empty for every other design.
+    #[serde(default)]
+    pub static_routes: Vec<StaticRoute>,
+}
+
+/// A static route on one node, possibly ECMP over several next hops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticRoute {
+    pub node: NodeId,
+    pub prefix: Ipv4Net,
+    /// Directly connected next hops (the far end of one of `node`'s links).
+    pub nexthops: Vec<StaticNextHop>,
+}
+
+/// One next hop of a [`StaticRoute`]: a neighbour's link address and our interface towards it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticNextHop {
+    pub via: Ipv4Addr,
+    pub ifname: String,
 }
 
 /// One router or server.
@@ -155,6 +177,9 @@ pub struct NodePlan {
     pub labels: BTreeMap<String, String>,
     /// IPAM blocks affine to this node (Calico `/26` blocks by default); empty for routers.
     pub blocks: Vec<Ipv4Net>,
+    /// The IPv6 twin of each entry of `blocks`, same index (a `/122` for a `/26`).
+    #[serde(default)]
+    pub blocks_v6: Vec<Ipv6Net>,
     /// Prefixes this node originates besides its blocks (e.g. an external peer's routes).
     pub originates: Vec<Ipv4Net>,
     /// Decision-process settings the design implies for this node.
@@ -217,6 +242,8 @@ pub struct PoolPlan {
     pub block_len: u8,
     /// Rack whose nodes draw from this pool.
     pub rack: Option<u32>,
+    /// The IPv6 twin of `cidr` (pod v6 addresses embed the v4 address in a /96).
+    pub cidr_v6: Ipv6Net,
 }
 
 /// What one side of a session exports to the other.
@@ -267,8 +294,15 @@ pub struct SessionSide {
 /// A BGP session over one link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionPlan {
+    /// The link the session runs over; for a `multihop` session, the link its packets leave the
+    /// `a` side by (its first hop).
     pub link: LinkId,
     pub ibgp: bool,
+    /// Loopback-to-loopback session routed through other nodes (iBGP to a route-reflector node
+    /// across the ToR). Addresses are then loopbacks, not link addresses, and `ifname` on each
+    /// side is the first-hop interface; reachability comes from [`Plan::static_routes`].
+    #[serde(default)]
+    pub multihop: bool,
     pub a: SessionSide,
     pub b: SessionSide,
 }
