@@ -11,3 +11,4 @@ pub mod lab;
 pub mod process;
 pub mod speakers;
 pub mod topology;
+pub mod wait;
