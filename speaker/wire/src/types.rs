@@ -108,8 +108,14 @@ pub struct AfiSafi {
 }
 
 impl AfiSafi {
-    pub const IPV4_UNICAST: AfiSafi = AfiSafi { afi: Afi::Ipv4, safi: Safi::Unicast };
-    pub const IPV6_UNICAST: AfiSafi = AfiSafi { afi: Afi::Ipv6, safi: Safi::Unicast };
+    pub const IPV4_UNICAST: AfiSafi = AfiSafi {
+        afi: Afi::Ipv4,
+        safi: Safi::Unicast,
+    };
+    pub const IPV6_UNICAST: AfiSafi = AfiSafi {
+        afi: Afi::Ipv6,
+        safi: Safi::Unicast,
+    };
 }
 
 impl fmt::Display for AfiSafi {
