@@ -3,6 +3,7 @@
 //! Pure cores: [`fsm`] (RFC 4271 §8 session state machine), [`rib`] (RIBs and decision process).
 //! Edges: [`session`] (TCP), [`fib`] (kernel routes), control socket.
 
+pub mod config;
 pub mod fib;
 pub mod fsm;
 pub mod rib;
