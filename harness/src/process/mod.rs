@@ -7,7 +7,6 @@
 //! wait, then SIGKILL; dropping a supervisor kills whatever is left, so a panicking test cannot
 //! leak daemons.
 
-mod netns_shim;
 mod rundir;
 mod supervisor;
 

@@ -16,8 +16,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use super::netns_shim::spawn_in_netns;
 use super::RunDir;
+use crate::lab::netns::spawn_in_netns;
 use crate::wait::{wait_until, Probe, Timeout};
 
 /// How often the supervisor looks at its children and probes while waiting.
