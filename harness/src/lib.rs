@@ -5,8 +5,10 @@
 //! Pure modules (no root): [`topology`], [`expect`]. Root-only edges: [`lab`], [`process`],
 //! [`speakers`], [`check`].
 
+pub mod capture;
 pub mod check;
 pub mod expect;
+pub mod fib;
 pub mod lab;
 pub mod process;
 pub mod speakers;
