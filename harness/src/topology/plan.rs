@@ -344,10 +344,69 @@ impl Plan {
         &'a self,
         id: &'a NodeId,
     ) -> impl Iterator<Item = (&'a Endpoint, &'a Endpoint, &'a LinkPlan)> + 'a {
-        self.links.iter().filter_map(move |l| l.ends_from(id).map(|(m, f)| (m, f, l)))
+        self.links
+            .iter()
+            .filter_map(move |l| l.ends_from(id).map(|(m, f)| (m, f, l)))
     }
 
     pub fn pods_of<'a>(&'a self, id: &'a NodeId) -> impl Iterator<Item = &'a PodPlan> + 'a {
         self.pods.iter().filter(move |p| &p.host == id)
+    }
+}
+
+/// Why a design or speaker name given on the command line was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub given: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} `{}` (expected {})",
+            self.what, self.given, self.expected
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+impl std::str::FromStr for Design {
+    type Err = UnknownName;
+
+    /// `as-per-rack`, `as-per-server` or `downward-default` (as `Display` writes them).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "as-per-rack" => Ok(Design::AsPerRack),
+            "as-per-server" => Ok(Design::AsPerServer),
+            "downward-default" => Ok(Design::DownwardDefault),
+            other => Err(UnknownName {
+                what: "design",
+                given: other.to_string(),
+                expected: "as-per-rack, as-per-server or downward-default",
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for SpeakerKind {
+    type Err = UnknownName;
+
+    /// `bundled`, `bird`, `frr` or `gobgp` (as `Display` writes them).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "bundled" => Ok(SpeakerKind::Bundled),
+            "bird" => Ok(SpeakerKind::Bird),
+            "frr" => Ok(SpeakerKind::Frr),
+            "gobgp" => Ok(SpeakerKind::Gobgp),
+            other => Err(UnknownName {
+                what: "speaker",
+                given: other.to_string(),
+                expected: "bundled, bird, frr or gobgp",
+            }),
+        }
     }
 }
