@@ -859,3 +859,458 @@ fn merge_as4(
         attrs.as_path = Some(p.merge_as4(p4));
     }
 }
+
+#[cfg(test)]
+#[expect(
+    clippy::indexing_slicing,
+    reason = "tests index fixed vectors they built"
+)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::aspath::{Segment, SegmentType};
+    use crate::nlri::Nlri;
+
+    fn v4(s: &str) -> Ipv4Nlri {
+        Nlri::new(s.parse().unwrap())
+    }
+
+    fn v6(s: &str) -> Ipv6Nlri {
+        Nlri::new(s.parse().unwrap())
+    }
+
+    fn base_attrs() -> PathAttributes {
+        PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::from_sequence([Asn(65001), Asn(65002)])),
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ..PathAttributes::default()
+        }
+    }
+
+    fn full_attrs() -> PathAttributes {
+        PathAttributes {
+            med: Some(10),
+            local_pref: Some(200),
+            atomic_aggregate: true,
+            aggregator: Some(Aggregator {
+                asn: Asn(4_200_000_001),
+                address: Ipv4Addr::new(10, 0, 0, 9),
+            }),
+            communities: vec![Community::new(65000, 1), Community::NO_EXPORT],
+            originator_id: Some(RouterId(Ipv4Addr::new(1, 1, 1, 1))),
+            cluster_list: vec![
+                RouterId(Ipv4Addr::new(2, 2, 2, 2)),
+                RouterId(Ipv4Addr::new(3, 3, 3, 3)),
+            ],
+            extended_communities: vec![ExtendedCommunity::route_target(65000, 7)],
+            large_communities: vec![LargeCommunity {
+                global_admin: 4_200_000_001,
+                local_data1: 1,
+                local_data2: 2,
+            }],
+            unknown: vec![UnknownAttribute {
+                flags: flags::OPTIONAL_TRANSITIVE | flags::PARTIAL,
+                code: 99,
+                value: vec![1, 2, 3],
+            }],
+            ..base_attrs()
+        }
+    }
+
+    fn ibgp4() -> CodecContext {
+        CodecContext {
+            four_octet_as: true,
+            ibgp: true,
+            ..CodecContext::default()
+        }
+    }
+
+    fn body(u: &Update, ctx: &CodecContext) -> Vec<u8> {
+        let mut b = Vec::new();
+        u.encode_body(ctx, &mut b);
+        b
+    }
+
+    fn round_trip(u: &Update, ctx: &CodecContext) -> Vec<u8> {
+        let b = body(u, ctx);
+        let d = Update::decode(&b, ctx).unwrap();
+        assert_eq!(d.errors, vec![], "unexpected errors for {u:?}");
+        assert_eq!(&d.update, u);
+        assert_eq!(body(&d.update, ctx), b, "bytes not canonical");
+        b
+    }
+
+    #[test]
+    fn every_attribute_round_trips_ibgp_four_octet() {
+        let u = Update {
+            withdrawn: vec![v4("10.9.0.0/16")],
+            attributes: full_attrs(),
+            nlri: vec![v4("10.0.0.0/24"), v4("10.0.1.0/24")],
+        };
+        round_trip(&u, &ibgp4());
+    }
+
+    #[test]
+    fn each_attribute_alone_round_trips() {
+        let full = full_attrs();
+        let ctx = ibgp4();
+        let singles = [
+            PathAttributes {
+                med: full.med,
+                ..base_attrs()
+            },
+            PathAttributes {
+                local_pref: full.local_pref,
+                ..base_attrs()
+            },
+            PathAttributes {
+                atomic_aggregate: true,
+                ..base_attrs()
+            },
+            PathAttributes {
+                aggregator: full.aggregator,
+                ..base_attrs()
+            },
+            PathAttributes {
+                communities: full.communities.clone(),
+                ..base_attrs()
+            },
+            PathAttributes {
+                originator_id: full.originator_id,
+                ..base_attrs()
+            },
+            PathAttributes {
+                cluster_list: full.cluster_list.clone(),
+                ..base_attrs()
+            },
+            PathAttributes {
+                extended_communities: full.extended_communities.clone(),
+                ..base_attrs()
+            },
+            PathAttributes {
+                large_communities: full.large_communities.clone(),
+                ..base_attrs()
+            },
+            PathAttributes {
+                unknown: full.unknown.clone(),
+                ..base_attrs()
+            },
+        ];
+        for a in singles {
+            round_trip(&Update::announce_ipv4(a, vec![v4("10.0.0.0/8")]), &ctx);
+        }
+    }
+
+    #[test]
+    fn known_update_bytes() {
+        // ORIGIN IGP, AS_PATH 65001, NEXT_HOP 192.0.2.1, NLRI 10.0.0.0/24; 4-octet session.
+        let u = Update::announce_ipv4(
+            PathAttributes {
+                as_path: Some(AsPath::from_sequence([Asn(65001)])),
+                ..base_attrs()
+            },
+            vec![v4("10.0.0.0/24")],
+        );
+        let b = round_trip(&u, &CodecContext::four_octet());
+        assert_eq!(
+            b,
+            [
+                0, 0, // withdrawn length
+                0, 20, // attribute length
+                0x40, 1, 1, 0, // ORIGIN
+                0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, // AS_PATH
+                0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP
+                24, 10, 0, 0, // NLRI
+            ]
+        );
+    }
+
+    #[test]
+    fn ipv6_mp_reach_and_unreach_round_trip() {
+        let mut a = base_attrs();
+        a.next_hop = None;
+        let nh = MpNextHop::Ipv6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: Some("fe80::1".parse().unwrap()),
+        };
+        let mut u = Update::announce_ipv6(a, nh, vec![v6("2001:db8:1::/48"), v6("::/0")]);
+        u.attributes.mp_unreach = Some(MpUnreach {
+            afi_safi: AfiSafi::IPV6_UNICAST,
+            withdrawn: MpNlri::Ipv6(vec![v6("2001:db8:2::/64")]),
+        });
+        let b = round_trip(&u, &CodecContext::four_octet());
+        // MP_REACH_NLRI comes first (RFC 7606 §5.1).
+        assert_eq!(&b[4..6], &[0x80, 14]);
+        let mut a = base_attrs();
+        a.next_hop = None;
+        let global_only = Update::announce_ipv6(
+            a,
+            MpNextHop::Ipv6 {
+                global: Ipv6Addr::LOCALHOST,
+                link_local: None,
+            },
+            vec![v6("2001:db8::/32")],
+        );
+        round_trip(&global_only, &CodecContext::four_octet());
+    }
+
+    #[test]
+    fn ipv4_over_mp_with_ipv6_next_hop_round_trips() {
+        // RFC 8950: IPv4 NLRI with an IPv6 next hop.
+        let mut a = base_attrs();
+        a.next_hop = None;
+        a.mp_reach = Some(MpReach {
+            afi_safi: AfiSafi::IPV4_UNICAST,
+            next_hop: MpNextHop::Ipv6 {
+                global: "2001:db8::1".parse().unwrap(),
+                link_local: None,
+            },
+            nlri: MpNlri::Ipv4(vec![v4("10.1.0.0/16")]),
+        });
+        round_trip(
+            &Update {
+                attributes: a,
+                ..Update::default()
+            },
+            &CodecContext::four_octet(),
+        );
+    }
+
+    #[test]
+    fn unknown_mp_family_is_kept_raw() {
+        let mut a = base_attrs();
+        a.next_hop = None;
+        a.mp_reach = Some(MpReach {
+            afi_safi: AfiSafi {
+                afi: Afi::Ipv4,
+                safi: Safi::Unknown(128),
+            },
+            next_hop: MpNextHop::Other(vec![0; 12]),
+            nlri: MpNlri::Unknown(vec![1, 2, 3]),
+        });
+        round_trip(
+            &Update {
+                attributes: a,
+                ..Update::default()
+            },
+            &CodecContext::four_octet(),
+        );
+    }
+
+    #[test]
+    fn add_path_ids_round_trip() {
+        let ctx = CodecContext {
+            four_octet_as: true,
+            add_path_rx: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+            add_path_tx: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+            ..CodecContext::default()
+        };
+        let mut u = Update::announce_ipv4(
+            base_attrs(),
+            vec![
+                Nlri::with_path_id("10.0.0.0/24".parse().unwrap(), 1),
+                Nlri::with_path_id("10.0.0.0/24".parse().unwrap(), 2),
+            ],
+        );
+        u.withdrawn = vec![Nlri::with_path_id("10.1.0.0/24".parse().unwrap(), 3)];
+        u.attributes.mp_unreach = Some(MpUnreach {
+            afi_safi: AfiSafi::IPV6_UNICAST,
+            withdrawn: MpNlri::Ipv6(vec![Nlri::with_path_id(
+                "2001:db8::/32".parse().unwrap(),
+                9,
+            )]),
+        });
+        let b = round_trip(&u, &ctx);
+        // Withdrawn: length 9 = path id (4) + len (1) + 3 octets.
+        assert_eq!(&b[..6], &[0, 8, 0, 0, 0, 3]);
+        // Without ADD-PATH negotiated the same bytes do not parse as the same prefixes.
+        let plain = Update::decode(&b, &CodecContext::four_octet());
+        assert!(plain.map(|d| d.update != u).unwrap_or(true));
+    }
+
+    #[test]
+    fn two_octet_peer_gets_as_trans_and_as4_path_and_merge_restores() {
+        let ctx = CodecContext::default();
+        let path = AsPath::from_sequence([Asn(65001), Asn(4_200_000_001), Asn(65003)]);
+        let u = Update::announce_ipv4(
+            PathAttributes {
+                as_path: Some(path.clone()),
+                aggregator: Some(Aggregator {
+                    asn: Asn(4_200_000_009),
+                    address: Ipv4Addr::new(9, 9, 9, 9),
+                }),
+                ..base_attrs()
+            },
+            vec![v4("10.0.0.0/8")],
+        );
+        let b = body(&u, &ctx);
+        let raw = crate::raw::RawUpdate::parse(&b).unwrap();
+        let codes: Vec<u8> = raw.attributes.iter().map(|a| a.code).collect();
+        assert_eq!(codes, [1, 2, 3, 7, 17, 18]);
+        // AS_PATH has AS_TRANS in place of the 4-octet AS.
+        assert_eq!(
+            raw.attributes[1].value,
+            [2, 3, 0xfd, 0xe9, 0x5b, 0xa0, 0xfd, 0xeb]
+        );
+        // AGGREGATOR is AS_TRANS + address.
+        assert_eq!(raw.attributes[3].value, [0x5b, 0xa0, 9, 9, 9, 9]);
+        let d = Update::decode(&b, &ctx).unwrap();
+        assert!(d.errors.is_empty());
+        assert_eq!(d.update, u);
+    }
+
+    #[test]
+    fn two_octet_peer_without_big_asns_gets_no_as4_path() {
+        let ctx = CodecContext::default();
+        let u = Update::announce_ipv4(base_attrs(), vec![v4("10.0.0.0/8")]);
+        let raw = crate::raw::RawUpdate::parse(&body(&u, &ctx)).unwrap();
+        assert!(raw.attributes.iter().all(|a| a.code != 17 && a.code != 18));
+        round_trip(&u, &ctx);
+    }
+
+    #[test]
+    fn aggregator_with_real_as_ignores_as4_attributes() {
+        // RFC 6793 §4.2.3: AGGREGATOR not AS_TRANS → AS4_PATH and AS4_AGGREGATOR ignored.
+        let ctx = CodecContext::default();
+        let mut u = Update::announce_ipv4(
+            PathAttributes {
+                aggregator: Some(Aggregator {
+                    asn: Asn(65005),
+                    address: Ipv4Addr::new(9, 9, 9, 9),
+                }),
+                ..base_attrs()
+            },
+            vec![v4("10.0.0.0/8")],
+        );
+        u.attributes.unknown.push(UnknownAttribute {
+            flags: flags::OPTIONAL_TRANSITIVE,
+            code: 17,
+            value: vec![2, 1, 0xfa, 0x56, 0xea, 0x01],
+        });
+        let b = body(&u, &ctx);
+        let d = Update::decode(&b, &ctx).unwrap();
+        assert_eq!(d.update.attributes.as_path, base_attrs().as_path);
+    }
+
+    #[test]
+    fn as4_path_from_four_octet_peer_is_discarded() {
+        let ctx = CodecContext::four_octet();
+        let mut u = Update::announce_ipv4(base_attrs(), vec![v4("10.0.0.0/8")]);
+        u.attributes.unknown.push(UnknownAttribute {
+            flags: flags::OPTIONAL_TRANSITIVE,
+            code: 17,
+            value: vec![2, 1, 0, 0, 0, 1],
+        });
+        let d = Update::decode(&body(&u, &ctx), &ctx).unwrap();
+        assert_eq!(d.action, Some(ErrorAction::AttributeDiscard));
+        assert_eq!(d.update.attributes, base_attrs());
+        assert_eq!(
+            d.clone().into_effective().unwrap(),
+            Update::announce_ipv4(base_attrs(), vec![v4("10.0.0.0/8")])
+        );
+    }
+
+    #[test]
+    fn end_of_rib_markers() {
+        for af in [
+            AfiSafi::IPV4_UNICAST,
+            AfiSafi::IPV6_UNICAST,
+            AfiSafi {
+                afi: Afi::Ipv4,
+                safi: Safi::Multicast,
+            },
+        ] {
+            let u = Update::end_of_rib(af);
+            assert_eq!(u.is_end_of_rib(), Some(af));
+            let b = round_trip(&u, &CodecContext::default());
+            if af == AfiSafi::IPV4_UNICAST {
+                assert_eq!(b, [0, 0, 0, 0]);
+            } else {
+                assert_eq!(
+                    b,
+                    [
+                        0,
+                        0,
+                        0,
+                        6,
+                        0x80,
+                        15,
+                        3,
+                        0,
+                        af.afi.code() as u8,
+                        af.safi.code()
+                    ]
+                );
+            }
+        }
+        assert_eq!(
+            Update::withdraw_ipv4(vec![v4("10.0.0.0/8")]).is_end_of_rib(),
+            None
+        );
+        assert_eq!(
+            Update::withdraw_ipv6(vec![v6("::/0")]).is_end_of_rib(),
+            None
+        );
+        let mut u = Update::end_of_rib(AfiSafi::IPV6_UNICAST);
+        u.attributes.origin = Some(Origin::Igp);
+        assert_eq!(u.is_end_of_rib(), None);
+    }
+
+    #[test]
+    fn confederation_segments_round_trip() {
+        let mut a = base_attrs();
+        a.as_path = Some(AsPath {
+            segments: vec![
+                Segment {
+                    kind: SegmentType::ConfedSequence,
+                    asns: vec![Asn(65100)],
+                },
+                Segment {
+                    kind: SegmentType::Sequence,
+                    asns: vec![Asn(65001)],
+                },
+                Segment {
+                    kind: SegmentType::ConfedSet,
+                    asns: vec![Asn(1), Asn(2)],
+                },
+            ],
+        });
+        round_trip(&Update::announce_ipv4(a, vec![v4("10.0.0.0/8")]), &ibgp4());
+    }
+
+    #[test]
+    fn treat_as_withdraw_becomes_withdraw_update() {
+        let mut a = base_attrs();
+        a.next_hop = None;
+        let mut u = Update::announce_ipv6(
+            a,
+            MpNextHop::Ipv6 {
+                global: Ipv6Addr::LOCALHOST,
+                link_local: None,
+            },
+            vec![v6("2001:db8::/32")],
+        );
+        u.nlri = vec![v4("10.0.0.0/8")];
+        u.attributes.next_hop = Some(Ipv4Addr::new(1, 2, 3, 4));
+        let d = DecodedUpdate {
+            update: u,
+            action: Some(ErrorAction::TreatAsWithdraw),
+            errors: vec![],
+        };
+        let e = d.into_effective().unwrap();
+        assert_eq!(e.withdrawn, vec![v4("10.0.0.0/8")]);
+        assert!(e.nlri.is_empty());
+        assert_eq!(
+            e.attributes,
+            PathAttributes {
+                mp_unreach: Some(MpUnreach {
+                    afi_safi: AfiSafi::IPV6_UNICAST,
+                    withdrawn: MpNlri::Ipv6(vec![v6("2001:db8::/32")])
+                }),
+                ..PathAttributes::default()
+            }
+        );
+    }
+}
