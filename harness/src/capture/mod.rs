@@ -6,9 +6,11 @@
 //!
 //! Root only: opening packet sockets needs `CAP_NET_RAW` inside each namespace.
 
+pub mod bgp_stream;
 pub mod engine;
 pub mod error;
 pub mod packet;
+pub mod read;
 pub mod reassembly;
 pub mod socket;
 mod sys;
@@ -22,3 +24,5 @@ pub use writer::{capture_file_name, WriterStats};
 mod root_tests;
 #[cfg(test)]
 mod scratch;
+#[cfg(test)]
+mod testutil;
