@@ -258,10 +258,15 @@ impl AsPath {
                 }
             }
         }
+        // Only the seam between the kept AS_PATH part and AS4_PATH is joined, so a path that
+        // was split into several sequences by its sender stays split.
+        let seam = segments.len();
         for s in &as4.segments {
+            let at_seam = segments.len() == seam && seam > 0;
             match (segments.last_mut(), s.kind) {
                 (Some(last), SegmentType::Sequence)
-                    if last.kind == SegmentType::Sequence
+                    if at_seam
+                        && last.kind == SegmentType::Sequence
                         && last.asns.len() + s.asns.len() <= 255 =>
                 {
                     last.asns.extend_from_slice(&s.asns)

@@ -271,7 +271,7 @@ pub struct MpUnreach {
 /// An attribute this crate does not interpret, kept raw for propagation (RFC 4271 §5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UnknownAttribute {
-    /// Flags as received (the Extended Length bit is recomputed on encode).
+    /// Flags as received, without the Extended Length bit (recomputed on encode).
     pub flags: u8,
     /// Type code.
     pub code: u8,

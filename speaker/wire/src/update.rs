@@ -251,8 +251,9 @@ impl AttrParser<'_> {
                     raw,
                 ));
             }
+            // The Extended Length bit describes this encoding only; it is recomputed on encode.
             self.attrs.unknown.push(UnknownAttribute {
-                flags: flag_bits,
+                flags: flag_bits & !flags::EXTENDED_LENGTH,
                 code,
                 value: value.to_vec(),
             });
