@@ -347,7 +347,7 @@ pub(crate) fn blocks(pools: &[PoolAt], draft: &Draft) -> Result<Vec<Vec<Ipv4Net>
                     None => (n.pos.clone(), String::new()),
                 };
                 return Err(pos.err(ErrorKind::PoolExhausted(format!(
-                    "rack {rack}: {desc} has no block left for node {} ({} pods)",
+                    "rack {rack}: {desc} has no block left for node {} (needs room for {} pods)",
                     n.name, n.pods
                 ))));
             };

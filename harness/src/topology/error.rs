@@ -182,7 +182,10 @@ pub(crate) fn field_path(path: &serde_path_to_error::Path) -> String {
 }
 
 fn join_field(path: &str, key: &str) -> String {
-    if path.is_empty() {
+    // Some errors arrive with the key already tracked as the last path segment.
+    if path == key || path.ends_with(&format!(".{key}")) {
+        path.to_string()
+    } else if path.is_empty() {
         key.to_string()
     } else {
         format!("{path}.{key}")
