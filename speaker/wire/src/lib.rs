@@ -50,6 +50,7 @@ pub mod notification;
 pub mod open;
 pub mod raw;
 pub mod route_refresh;
+mod split;
 pub mod types;
 pub mod update;
 

@@ -79,27 +79,49 @@ pub trait Prefix: Copy {
 
 impl Prefix for Ipv4Net {
     const MAX_LEN: u8 = 32;
+    #[inline]
     fn from_bytes(bytes: &[u8], len: u8) -> Option<Self> {
-        let mut a = [0u8; 4];
-        a.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        // Matching on the 0..=4 octets avoids a variable-length memcpy per prefix, which
+        // dominated the profile of 500-prefix UPDATEs.
+        let v = match *bytes {
+            [] => 0,
+            [a] => u32::from_be_bytes([a, 0, 0, 0]),
+            [a, b] => u32::from_be_bytes([a, b, 0, 0]),
+            [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
+            [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
+            _ => return None,
+        };
         let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-        let addr = Ipv4Addr::from(u32::from_be_bytes(a) & mask);
-        Ipv4Net::new(addr, len).ok()
+        Ipv4Net::new(Ipv4Addr::from(v & mask), len).ok()
     }
+    #[inline]
     fn bits(&self) -> u8 {
         self.prefix_len()
     }
+    #[inline]
     fn put_bytes(&self, out: &mut Vec<u8>) {
-        let n = usize::from(self.prefix_len().div_ceil(8));
-        out.extend_from_slice(self.network().octets().get(..n).unwrap_or_default());
+        let [a, b, c, d] = self.network().octets();
+        match self.prefix_len().div_ceil(8) {
+            0 => {}
+            1 => out.push(a),
+            2 => out.extend_from_slice(&[a, b]),
+            3 => out.extend_from_slice(&[a, b, c]),
+            _ => out.extend_from_slice(&[a, b, c, d]),
+        }
     }
 }
 
 impl Prefix for Ipv6Net {
     const MAX_LEN: u8 = 128;
+    #[inline]
     fn from_bytes(bytes: &[u8], len: u8) -> Option<Self> {
+        if bytes.len() > 16 {
+            return None;
+        }
         let mut a = [0u8; 16];
-        a.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        for (d, s) in a.iter_mut().zip(bytes) {
+            *d = *s;
+        }
         let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
         let addr = Ipv6Addr::from(u128::from_be_bytes(a) & mask);
         Ipv6Net::new(addr, len).ok()
@@ -121,7 +143,7 @@ pub fn decode_prefixes<P: Prefix>(
     out: &mut Vec<Nlri<P>>,
 ) -> Result<(), NlriError> {
     let mut r = Reader::new(buf);
-    // Lower bound on the count, so the common case reserves once.
+    // Most IPv4 entries are 4 octets (a /24), so this usually reserves once.
     out.reserve(buf.len() / if add_path { 8 } else { 4 });
     while !r.is_empty() {
         let path_id = if add_path {
@@ -144,12 +166,16 @@ pub fn decode_prefixes<P: Prefix>(
 
 /// Appends a prefix list; path ids are written (0 when absent) only if `add_path`.
 pub fn encode_prefixes<P: Prefix>(list: &[Nlri<P>], add_path: bool, out: &mut Vec<u8>) {
+    // Worst case per entry, so the loop never reallocates.
+    let per = 1 + usize::from(P::MAX_LEN / 8) + if add_path { 4 } else { 0 };
+    out.reserve(list.len() * per);
     for n in list {
         encode_prefix(n, add_path, out);
     }
 }
 
 /// Appends one prefix.
+#[inline]
 pub fn encode_prefix<P: Prefix>(n: &Nlri<P>, add_path: bool, out: &mut Vec<u8>) {
     if add_path {
         out.put_u32(n.path_id.unwrap_or(0));
