@@ -6,8 +6,14 @@ use std::path::Path;
 
 use pcap_file::pcapng::{Block, PcapNgReader};
 
+use fabric_bgp_wire::{AfiSafi, Message, RawAttribute, RawUpdate};
+
+use super::bgp_stream::{decode_capture, WireBody};
+use super::checks::session_reports;
 use super::engine::{Capture, CaptureConfig, CaptureTarget};
 use super::scratch::ScratchPair;
+use super::testutil::{announce, encode, eor, open, withdraw};
+use super::tshark::{tshark_bgp_findings, TsharkError};
 use crate::lab::netns::in_netns;
 use crate::topology::plan::LinkId;
 
@@ -33,6 +39,15 @@ fn target(pair: &ScratchPair, link: u32, file: &str) -> CaptureTarget {
 /// Connects from namespace a to b on port 179, sends `chunks` (one write each), and returns what
 /// b read. The listener and the client sockets are created inside their namespaces.
 pub(super) fn send_across(pair: &ScratchPair, chunks: &[Vec<u8>]) -> Vec<u8> {
+    converse(pair, chunks, &[]).0
+}
+
+/// Like [`send_across`], then b answers with `replies`; returns what b and a read.
+pub(super) fn converse(
+    pair: &ScratchPair,
+    chunks: &[Vec<u8>],
+    replies: &[Vec<u8>],
+) -> (Vec<u8>, Vec<u8>) {
     let listen_at = SocketAddr::from((ScratchPair::ADDR_B, 179));
     let listener = in_netns(&pair.path_b(), move || TcpListener::bind(listen_at))
         .and_then(|r| r)
@@ -41,17 +56,14 @@ pub(super) fn send_across(pair: &ScratchPair, chunks: &[Vec<u8>]) -> Vec<u8> {
         .and_then(|r| r)
         .expect("connect from a");
     let total: usize = chunks.iter().map(Vec::len).sum();
+    let reply_total: usize = replies.iter().map(Vec::len).sum();
     std::thread::scope(|s| {
-        let reader = s.spawn(|| {
+        let server = s.spawn(|| {
             let (mut server, _) = listener.accept().expect("accept");
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            while got.len() < total {
-                let n = server.read(&mut buf).expect("read");
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(buf.get(..n).unwrap_or_default());
+            server.set_nodelay(true).expect("nodelay");
+            let got = read_exactly(&mut server, total);
+            for r in replies {
+                server.write_all(r).expect("reply");
             }
             got
         });
@@ -60,10 +72,24 @@ pub(super) fn send_across(pair: &ScratchPair, chunks: &[Vec<u8>]) -> Vec<u8> {
         for c in chunks {
             client.write_all(c).expect("write");
         }
-        let got = reader.join().expect("reader thread");
+        let got = server.join().expect("server thread");
+        let answered = read_exactly(&mut client, reply_total);
         drop(client);
-        got
+        (got, answered)
     })
+}
+
+fn read_exactly(stream: &mut TcpStream, total: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < total {
+        let n = stream.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    got
 }
 
 fn count_packets(path: &Path) -> usize {
@@ -141,4 +167,104 @@ fn rejects_a_missing_interface_and_leaves_no_file() {
     .expect_err("missing interface");
     assert!(err.to_string().contains("nosuchif"), "{err}");
     assert!(!dir.path().join("good.pcapng").exists());
+}
+
+#[test]
+fn bgp_messages_across_a_veth_decode_exactly_and_pass_tshark() {
+    let test = "bgp_messages_across_a_veth_decode_exactly_and_pass_tshark";
+    if skip_unless_root(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pair = ScratchPair::create().expect("scratch namespaces");
+    let capture = Capture::start(
+        CaptureConfig::new(dir.path()),
+        [target(&pair, 4, "l4.pcapng")],
+    )
+    .expect("start");
+    let from_a = [
+        open(4_200_000_001, [10, 0, 0, 1], false),
+        Message::Keepalive,
+        announce(&["10.1.0.0/26", "10.1.0.64/26"], &[4_200_000_001, 65010]),
+        withdraw(&["10.1.0.128/26"]),
+        eor(AfiSafi::IPV4_UNICAST),
+    ];
+    let from_b = [open(65002, [10, 0, 0, 2], false), Message::Keepalive];
+    let bytes_a: Vec<Vec<u8>> = from_a.iter().map(encode).collect();
+    let bytes_b: Vec<Vec<u8>> = from_b.iter().map(encode).collect();
+    let (got_b, got_a) = converse(&pair, &bytes_a, &bytes_b);
+    assert_eq!(got_b, bytes_a.concat());
+    assert_eq!(got_a, bytes_b.concat());
+    let summary = capture.stop().expect("stop");
+    let link = summary.links.first().expect("link");
+    assert_eq!(summary.total_dropped(), 0, "{summary:?}");
+
+    let (events, stats) = decode_capture(&link.path, LinkId(4)).expect("decode");
+    assert!(events.iter().all(|e| !e.is_problem()), "{events:#?}");
+    assert_eq!(stats.connections, 1);
+    let a_ip = std::net::IpAddr::V4(ScratchPair::ADDR_A);
+    let sent_by = |ip| -> Vec<&Message> {
+        events
+            .iter()
+            .filter(|e| e.src.ip() == ip)
+            .filter_map(|e| e.message())
+            .collect()
+    };
+    assert_eq!(sent_by(a_ip), from_a.iter().collect::<Vec<_>>());
+    let b_ip = std::net::IpAddr::V4(ScratchPair::ADDR_B);
+    assert_eq!(sent_by(b_ip), from_b.iter().collect::<Vec<_>>());
+    assert!(events.iter().all(|e| e.link == LinkId(4)));
+
+    let reports = session_reports(&events);
+    let report = reports.first().expect("session report");
+    let a = report.speaker(a_ip).expect("a");
+    assert_eq!(a.end_of_rib.first().map(|e| e.updates_before), Some(2));
+    assert_eq!((a.announced, a.withdrawn), (2, 1));
+
+    match tshark_bgp_findings(&link.path) {
+        Ok(findings) => assert!(findings.is_empty(), "{findings:#?}"),
+        Err(TsharkError::Missing(why)) => println!("{test}: tshark part skipped: {why}"),
+        Err(e) => panic!("tshark: {e}"),
+    }
+}
+
+#[test]
+fn a_malformed_update_is_flagged_by_both_decoders() {
+    let test = "a_malformed_update_is_flagged_by_both_decoders";
+    if skip_unless_root(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pair = ScratchPair::create().expect("scratch namespaces");
+    let capture = Capture::start(
+        CaptureConfig::new(dir.path()),
+        [target(&pair, 5, "l5.pcapng")],
+    )
+    .expect("start");
+    // Total Path Attribute Length says 40, but only a 4-byte ORIGIN follows: 3/1 (RFC 7606 §4).
+    let bad = RawUpdate {
+        attributes: vec![RawAttribute::new(0x40, 1u8, vec![0])],
+        attributes_len: Some(40),
+        ..RawUpdate::default()
+    }
+    .encode();
+    send_across(&pair, &[encode(&open(65001, [1, 1, 1, 1], false)), bad]);
+    let summary = capture.stop().expect("stop");
+    let link = summary.links.first().expect("link");
+
+    let (events, _) = decode_capture(&link.path, LinkId(5)).expect("decode");
+    let ours: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            WireBody::DecodeError(err) => Some((err.code, err.subcode)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ours, vec![(3, 1)], "{events:#?}");
+
+    match tshark_bgp_findings(&link.path) {
+        Ok(findings) => assert_eq!(findings.len(), 1, "{findings:#?}"),
+        Err(TsharkError::Missing(why)) => println!("{test}: tshark part skipped: {why}"),
+        Err(e) => panic!("tshark: {e}"),
+    }
 }
