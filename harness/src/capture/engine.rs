@@ -372,14 +372,47 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, snaplen: u32) -> Vec<Link
     }
     let _ = stop_tx.send(true);
     let mut out = failed;
+    let mut sockets = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(summary) => out.push(summary),
+            Ok((summary, socket)) => {
+                out.push(summary);
+                sockets.push(socket);
+            }
             // A panicking task lost its summary; the others still report.
             Err(e) => tracing::error!("capture task failed: {e}"),
         }
     }
+    close_all(sockets);
     out
+}
+
+/// Closes packet sockets on several threads at once. Closing one waits for an RCU grace period
+/// (`packet_release` calls `synchronize_net`), about 10 ms; one after the other, thousands of
+/// links would take a minute to stop, while concurrent closes share grace periods.
+fn close_all(sockets: Vec<PacketSocket>) {
+    const CLOSERS: usize = 64;
+    if sockets.len() <= 1 {
+        return;
+    }
+    let per_thread = sockets.len().div_ceil(CLOSERS);
+    let mut sockets = sockets;
+    std::thread::scope(|scope| {
+        while !sockets.is_empty() {
+            let chunk: Vec<PacketSocket> = sockets.drain(..per_thread.min(sockets.len())).collect();
+            let spawned = std::thread::Builder::new()
+                .name("fl-capture-close".into())
+                .spawn_scoped(scope, move || {
+                    for s in chunk {
+                        drop(s);
+                    }
+                });
+            // Without a thread the sockets of this chunk are closed here, one by one.
+            if let Err(e) = spawned {
+                tracing::debug!("closing packet sockets serially: {e}");
+            }
+        }
+    });
 }
 
 /// What one drain of a socket found.
@@ -397,7 +430,7 @@ async fn capture_link(
     fd: AsyncFd<PacketSocket>,
     mut writer: LinkWriter,
     mut stop: watch::Receiver<bool>,
-) -> LinkCaptureSummary {
+) -> (LinkCaptureSummary, PacketSocket) {
     let mut link_down_events = 0;
     let mut error = None;
     loop {
@@ -441,7 +474,8 @@ async fn capture_link(
         }
     }
     let socket = fd.into_inner();
-    finish_link(&target, writer, Some(&socket), link_down_events, error)
+    let summary = finish_link(&target, writer, Some(&socket), link_down_events, error);
+    (summary, socket)
 }
 
 fn drain(socket: &PacketSocket, writer: &mut LinkWriter, link_down_events: &mut u64) -> Drained {

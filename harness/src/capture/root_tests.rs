@@ -268,3 +268,41 @@ fn a_malformed_update_is_flagged_by_both_decoders() {
         Err(e) => panic!("tshark: {e}"),
     }
 }
+
+#[test]
+fn a_link_flap_is_counted_and_capture_goes_on() {
+    let test = "a_link_flap_is_counted_and_capture_goes_on";
+    if skip_unless_root(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pair = ScratchPair::create().expect("scratch namespaces");
+    let capture = Capture::start(
+        CaptureConfig::new(dir.path()),
+        [target(&pair, 6, "l6.pcapng")],
+    )
+    .expect("start");
+    send_across(&pair, &[encode(&Message::Keepalive)]);
+    pair.set_a_up(false).expect("link down");
+    pair.set_a_up(true).expect("link up");
+    // After the flap the socket captures again: a second session is recorded.
+    send_across(&pair, &[encode(&open(65001, [1, 1, 1, 1], false))]);
+    let summary = capture.stop().expect("stop");
+    let link = summary.links.first().expect("link");
+    assert!(link.error.is_none(), "{link:?}");
+    assert!(link.link_down_events >= 1, "{link:?}");
+    let (events, stats) = decode_capture(&link.path, LinkId(6)).expect("decode");
+    assert_eq!(stats.connections, 2);
+    let types: Vec<_> = events
+        .iter()
+        .filter_map(|e| e.message())
+        .map(Message::msg_type)
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            fabric_bgp_wire::MessageType::Keepalive,
+            fabric_bgp_wire::MessageType::Open
+        ]
+    );
+}

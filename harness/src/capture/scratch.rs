@@ -79,6 +79,12 @@ impl ScratchPair {
         Ok(pair)
     }
 
+    /// Sets `ea` (the captured end) up or down.
+    pub fn set_a_up(&self, up: bool) -> io::Result<()> {
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.ns_a, "link", "set", Self::IF_A, state])
+    }
+
     pub fn path_a(&self) -> PathBuf {
         netns_path(&self.ns_a)
     }
