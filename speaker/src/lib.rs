@@ -6,5 +6,6 @@
 pub mod config;
 pub mod fib;
 pub mod fsm;
+pub mod policy;
 pub mod rib;
 pub mod session;

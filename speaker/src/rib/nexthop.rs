@@ -1,0 +1,213 @@
+//! Next-hop resolution: is a BGP next hop reachable, at what IGP cost, through which interface,
+//! and is it one of our own addresses?
+//!
+//! RFC 4271 §9.1.2: a route whose NEXT_HOP is unresolvable is excluded from the decision process,
+//! and becomes eligible when it resolves. The RIB asks a [`NextHopResolver`] for directly
+//! connected reachability; resolution through another BGP route (recursive next hop) is done by
+//! the RIB itself on top of this (see `Rib`). [`ConnectedRoutes`] is the implementation the daemon
+//! feeds from netlink address and link events; tests use closures.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A next hop reached directly through a connected route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DirectRoute {
+    /// IGP cost to the next hop (0 for connected, RFC 4271 §9.1.2.2 e).
+    pub cost: u32,
+    /// Outgoing interface, when known (needed for IPv6 link-local gateways).
+    pub ifindex: Option<u32>,
+}
+
+/// Answers reachability questions about next hops. Implementations must be pure lookups.
+pub trait NextHopResolver {
+    /// How `addr` is reached if it is on a connected network, `None` if it is not.
+    fn resolve(&self, addr: IpAddr) -> Option<DirectRoute>;
+
+    /// Whether `addr` is one of this speaker's own addresses (RFC 4271 §6.3: a route whose next
+    /// hop is ourselves is ignored; §5.1.3 we never install a route via ourselves).
+    fn is_local(&self, addr: IpAddr) -> bool;
+}
+
+/// A resolver from a closure, for tests and simple setups: `f(addr)` is the direct route; no
+/// address is local.
+pub struct FnResolver<F>(pub F);
+
+impl<F: Fn(IpAddr) -> Option<DirectRoute>> NextHopResolver for FnResolver<F> {
+    fn resolve(&self, addr: IpAddr) -> Option<DirectRoute> {
+        (self.0)(addr)
+    }
+    fn is_local(&self, _addr: IpAddr) -> bool {
+        false
+    }
+}
+
+/// One interface address: the connected network it implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectedEntry {
+    /// Interface index.
+    pub ifindex: u32,
+    /// Our address on it.
+    pub local: IpAddr,
+    /// The connected network (address with its prefix length, truncated).
+    pub network: IpNet,
+}
+
+/// Connected networks from interface addresses, with link state. Every next hop inside a
+/// connected network of an interface that is up resolves at cost 0.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectedRoutes {
+    entries: Vec<ConnectedEntry>,
+    down: Vec<u32>,
+}
+
+impl ConnectedRoutes {
+    /// No connected networks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record an interface address. Returns the networks whose reachability changed (to pass to
+    /// `Rib::resolver_changed`).
+    pub fn add_address(&mut self, ifindex: u32, local: IpAddr, prefix_len: u8) -> Vec<IpNet> {
+        let Ok(net) = IpNet::new(local, prefix_len) else {
+            return Vec::new();
+        };
+        let entry = ConnectedEntry {
+            ifindex,
+            local,
+            network: net.trunc(),
+        };
+        if self.entries.contains(&entry) {
+            return Vec::new();
+        }
+        self.entries.push(entry);
+        vec![entry.network]
+    }
+
+    /// Forget an interface address. Returns the networks whose reachability changed.
+    pub fn remove_address(&mut self, ifindex: u32, local: IpAddr, prefix_len: u8) -> Vec<IpNet> {
+        let before = self.entries.len();
+        self.entries.retain(|e| {
+            !(e.ifindex == ifindex && e.local == local && e.network.prefix_len() == prefix_len)
+        });
+        if self.entries.len() == before {
+            return Vec::new();
+        }
+        IpNet::new(local, prefix_len)
+            .map(|n| vec![n.trunc()])
+            .unwrap_or_default()
+    }
+
+    /// Record link state. A down link's networks stop resolving (fast failover: RFC 4271 leaves
+    /// reachability to the implementation; we react to carrier loss at once). Returns the
+    /// networks whose reachability changed.
+    pub fn set_link_up(&mut self, ifindex: u32, up: bool) -> Vec<IpNet> {
+        let was_down = self.down.contains(&ifindex);
+        // Already in the requested state (up and not marked down, or down and marked down).
+        if up != was_down {
+            return Vec::new();
+        }
+        if up {
+            self.down.retain(|i| *i != ifindex);
+        } else {
+            self.down.push(ifindex);
+        }
+        self.networks_of(ifindex)
+    }
+
+    /// Forget an interface entirely (link deleted). Returns the networks that went away.
+    pub fn remove_link(&mut self, ifindex: u32) -> Vec<IpNet> {
+        let nets = self.networks_of(ifindex);
+        self.entries.retain(|e| e.ifindex != ifindex);
+        self.down.retain(|i| *i != ifindex);
+        nets
+    }
+
+    /// All recorded entries.
+    pub fn entries(&self) -> &[ConnectedEntry] {
+        &self.entries
+    }
+
+    fn networks_of(&self, ifindex: u32) -> Vec<IpNet> {
+        self.entries
+            .iter()
+            .filter(|e| e.ifindex == ifindex)
+            .map(|e| e.network)
+            .collect()
+    }
+}
+
+impl NextHopResolver for ConnectedRoutes {
+    fn resolve(&self, addr: IpAddr) -> Option<DirectRoute> {
+        self.entries
+            .iter()
+            .filter(|e| {
+                !self.down.contains(&e.ifindex) && e.network.contains(&addr) && e.local != addr
+            })
+            .max_by_key(|e| e.network.prefix_len())
+            .map(|e| DirectRoute {
+                cost: 0,
+                ifindex: Some(e.ifindex),
+            })
+    }
+
+    fn is_local(&self, addr: IpAddr) -> bool {
+        self.entries.iter().any(|e| e.local == addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn connected_resolution_follows_addresses_and_link_state() {
+        let mut c = ConnectedRoutes::new();
+        assert_eq!(c.resolve(ip("10.0.0.2")), None);
+        let changed = c.add_address(3, ip("10.0.0.1"), 24);
+        assert_eq!(changed, vec!["10.0.0.0/24".parse::<IpNet>().unwrap()]);
+        assert_eq!(
+            c.resolve(ip("10.0.0.2")),
+            Some(DirectRoute {
+                cost: 0,
+                ifindex: Some(3)
+            })
+        );
+        assert!(c.is_local(ip("10.0.0.1")));
+        assert_eq!(
+            c.resolve(ip("10.0.0.1")),
+            None,
+            "our own address is not a next hop"
+        );
+        assert_eq!(c.resolve(ip("10.0.1.2")), None);
+
+        assert_eq!(c.set_link_up(3, false).len(), 1);
+        assert_eq!(c.resolve(ip("10.0.0.2")), None);
+        assert!(
+            c.set_link_up(3, false).is_empty(),
+            "no change reported twice"
+        );
+        assert_eq!(c.set_link_up(3, true).len(), 1);
+        assert!(c.resolve(ip("10.0.0.2")).is_some());
+
+        assert_eq!(c.remove_address(3, ip("10.0.0.1"), 24).len(), 1);
+        assert_eq!(c.resolve(ip("10.0.0.2")), None);
+    }
+
+    #[test]
+    fn longest_connected_match_wins() {
+        let mut c = ConnectedRoutes::new();
+        c.add_address(1, ip("10.0.0.1"), 16);
+        c.add_address(2, ip("10.0.5.1"), 24);
+        assert_eq!(c.resolve(ip("10.0.5.9")).and_then(|r| r.ifindex), Some(2));
+        assert_eq!(c.resolve(ip("10.0.6.9")).and_then(|r| r.ifindex), Some(1));
+        assert_eq!(c.remove_link(2).len(), 1);
+        assert_eq!(c.resolve(ip("10.0.5.9")).and_then(|r| r.ifindex), Some(1));
+    }
+}
