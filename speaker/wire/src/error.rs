@@ -27,7 +27,7 @@ pub enum ErrorAction {
 /// `code` and `data` are exactly what a NOTIFICATION would carry (RFC 4271 §6); `action` says
 /// whether that NOTIFICATION must be sent ([`ErrorAction::SessionReset`]) or the error is handled
 /// inside the session (RFC 7606).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("failed to decode BGP message: {reason} (NOTIFICATION {code}, action {action:?})")]
 pub struct DecodeError {
     /// NOTIFICATION error code and subcode.

@@ -18,6 +18,40 @@
 //!   capabilities in one optional parameter) `encode(decode(b)) == b`.
 //! - **Raw layer.** [`raw`] builds arbitrary (also invalid) messages for conformance tests.
 //!
+//! # Example: one session's receive and send paths
+//!
+//! ```
+//! use fabric_bgp_wire::{frame_len, negotiate, Asn, Capability, Message, Open, RouterId, Update};
+//! use fabric_bgp_wire::{AfiSafi, ErrorAction};
+//!
+//! let local = Open::new(Asn(65001), 90, RouterId([10, 0, 0, 1].into()), vec![
+//!     Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+//!     Capability::FourOctetAs(Asn(65001)),
+//! ]);
+//! let remote = Open::new(Asn(65002), 90, RouterId([10, 0, 0, 2].into()), vec![
+//!     Capability::FourOctetAs(Asn(65002)),
+//!     Capability::RouteRefresh,
+//! ]);
+//! remote.validate(Some(Asn(65002))).expect("acceptable OPEN");
+//! let ctx = negotiate(&local.capabilities, &remote.capabilities, false);
+//!
+//! // Send: encode into a reused buffer.
+//! let mut out = Vec::new();
+//! Message::Update(Update::end_of_rib(AfiSafi::IPV4_UNICAST)).encode_into(&ctx, &mut out)?;
+//!
+//! // Receive: frame, then decode; an Err is the NOTIFICATION to send before closing.
+//! let len = frame_len(&out)?.expect("a whole message is buffered");
+//! match Message::decode(&out[..len], &ctx) {
+//!     Ok(Message::Update(u)) => assert_eq!(u.is_end_of_rib(), Some(AfiSafi::IPV4_UNICAST)),
+//!     Ok(other) => panic!("unexpected {other:?}"),
+//!     Err(e) => {
+//!         assert_eq!(e.action, ErrorAction::SessionReset);
+//!         let _notification = e.to_notification();
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # RFCs implemented
 //!
 //! - RFC 4271 BGP-4: header, OPEN, UPDATE, NOTIFICATION, KEEPALIVE, §6 error handling.
@@ -36,6 +70,9 @@
 //!   subcodes.
 //! - RFC 8654 extended messages (capability and 65535-octet limit when negotiated).
 //! - draft-walton-bgp-hostname-capability (FQDN, code 73).
+
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod aspath;
 pub mod attribute;

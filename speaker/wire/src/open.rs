@@ -128,7 +128,8 @@ impl Open {
 
     /// The receive-side checks of RFC 4271 §6.2 and RFC 6793 §4.1, in RFC order:
     /// version ≠ 4 → 2/1 with data = 4 (2 octets); AS ≠ `expected_peer_as` (when given) → 2/2;
-    /// hold time 1 or 2 → 2/6; BGP Identifier 0.0.0.0 (or multicast/broadcast) → 2/3.
+    /// hold time 1 or 2 → 2/6; BGP Identifier 0 → 2/3 (RFC 6286 §2.1: any other 32-bit value
+    /// is valid, so multicast-looking identifiers are accepted).
     ///
     /// The collision check against the local identifier and any "required capability" policy
     /// (2/7) belong to the FSM.
@@ -153,10 +154,10 @@ impl Open {
             ));
         }
         let id: Ipv4Addr = self.router_id.0;
-        if id.is_unspecified() || id.is_broadcast() || id.is_multicast() {
+        if id.is_unspecified() {
             return Err(DecodeError::open(
                 OpenSubcode::BadBgpIdentifier,
-                format!("BGP identifier {id} is not a valid unicast address"),
+                "BGP identifier is 0.0.0.0",
             )
             .with_data(id.octets()));
         }
@@ -330,6 +331,9 @@ mod tests {
         o.router_id = RouterId(Ipv4Addr::UNSPECIFIED);
         let e = o.validate(None).unwrap_err();
         assert_eq!(e.code, ErrorCode::Open(OpenSubcode::BadBgpIdentifier));
+        // RFC 6286: any non-zero identifier is valid.
+        o.router_id = RouterId(Ipv4Addr::new(224, 0, 0, 1));
+        assert!(o.validate(None).is_ok());
 
         let e = open().validate(Some(Asn(65002))).unwrap_err();
         assert_eq!(e.code, ErrorCode::Open(OpenSubcode::BadPeerAs));

@@ -53,12 +53,16 @@ impl fmt::Display for RouterId {
 /// Address Family Identifier (IANA "Address Family Numbers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Afi {
+    /// 1: IPv4.
     Ipv4,
+    /// 2: IPv6.
     Ipv6,
+    /// Any other AFI, carried unchanged.
     Unknown(u16),
 }
 
 impl Afi {
+    /// Wire value.
     pub fn code(self) -> u16 {
         match self {
             Afi::Ipv4 => 1,
@@ -66,6 +70,8 @@ impl Afi {
             Afi::Unknown(c) => c,
         }
     }
+
+    /// From the wire value.
     pub fn from_code(c: u16) -> Self {
         match c {
             1 => Afi::Ipv4,
@@ -78,12 +84,16 @@ impl Afi {
 /// Subsequent Address Family Identifier (RFC 4760).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Safi {
+    /// 1: unicast.
     Unicast,
+    /// 2: multicast.
     Multicast,
+    /// Any other SAFI, carried unchanged.
     Unknown(u8),
 }
 
 impl Safi {
+    /// Wire value.
     pub fn code(self) -> u8 {
         match self {
             Safi::Unicast => 1,
@@ -91,6 +101,8 @@ impl Safi {
             Safi::Unknown(c) => c,
         }
     }
+
+    /// From the wire value.
     pub fn from_code(c: u8) -> Self {
         match c {
             1 => Safi::Unicast,
@@ -103,15 +115,19 @@ impl Safi {
 /// An (AFI, SAFI) pair, the unit of negotiation for MP, GR, ADD-PATH and End-of-RIB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AfiSafi {
+    /// Address family.
     pub afi: Afi,
+    /// Subsequent address family.
     pub safi: Safi,
 }
 
 impl AfiSafi {
+    /// IPv4 unicast (1/1).
     pub const IPV4_UNICAST: AfiSafi = AfiSafi {
         afi: Afi::Ipv4,
         safi: Safi::Unicast,
     };
+    /// IPv6 unicast (2/1).
     pub const IPV6_UNICAST: AfiSafi = AfiSafi {
         afi: Afi::Ipv6,
         safi: Safi::Unicast,

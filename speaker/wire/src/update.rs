@@ -73,7 +73,7 @@ pub struct Update {
 }
 
 /// The result of decoding an UPDATE that did not require a session reset; see the module docs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecodedUpdate {
     /// The UPDATE, with discarded attributes left out.
     pub update: Update,
