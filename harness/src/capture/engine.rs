@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -310,6 +310,9 @@ impl Capture {
     }
 
     /// Stops capturing: reads what is still queued, closes every file, and reports per link.
+    ///
+    /// Blocks the calling thread until the capture thread has finished (typically well under a
+    /// second); from async code call it via `spawn_blocking`.
     pub fn stop(mut self) -> Result<CaptureSummary, CaptureError> {
         let links = self.shutdown()?;
         Ok(CaptureSummary {
@@ -540,9 +543,4 @@ fn now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-}
-
-/// The pcapng path a target writes to under `dir`.
-pub fn target_path(dir: &Path, target: &CaptureTarget) -> PathBuf {
-    dir.join(&target.file_name)
 }
