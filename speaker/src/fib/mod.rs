@@ -1,1 +1,27 @@
-//! Kernel FIB programming over rtnetlink.
+//! Kernel FIB programming over rtnetlink (the I/O edge of the RIB).
+//!
+//! * [`Fib`] — the trait the daemon drives with the RIB's [`crate::rib::FibChange`]s;
+//!   [`MemoryFib`] implements it in memory (tests, dry runs), [`NetlinkFib`] in the kernel.
+//! * [`messages`] — pure translation to rtnetlink messages: our protocol number
+//!   [`RTPROT_FABRIC`] (201), metric 20, main table; ECMP as one RTA_MULTIPATH route;
+//!   blackholes for originated pod blocks.
+//! * [`monitor`] — link and address events for fast failover and next-hop resolution.
+//!
+//! Daemon start-up order: `NetlinkFib::connect` and `monitor::subscribe` (spawn both
+//! connection futures), `purge_stale` (routes left by a previous run), feed
+//! `KernelEventStream::snapshot` into the RIB's `ConnectedRoutes`, then run the loop.
+
+mod api;
+mod memory;
+pub mod messages;
+pub mod monitor;
+mod netlink;
+
+#[cfg(test)]
+mod netns_tests;
+
+pub use api::{ApplyReport, Fib, FibError, RouteFailure};
+pub use memory::MemoryFib;
+pub use messages::{RouteTarget, DEFAULT_METRIC, RTPROT_FABRIC};
+pub use monitor::{subscribe, KernelEvent, KernelEventStream};
+pub use netlink::{NetlinkFib, DEFAULT_MAX_IN_FLIGHT};

@@ -125,6 +125,17 @@ impl ConnectedRoutes {
         nets
     }
 
+    /// The interface whose connected network contains `addr` (longest match), whatever the link
+    /// state: which link a BGP session to `addr` runs over, so the daemon can drop the session
+    /// as soon as that link goes down.
+    pub fn interface_of(&self, addr: IpAddr) -> Option<u32> {
+        self.entries
+            .iter()
+            .filter(|e| e.network.contains(&addr))
+            .max_by_key(|e| e.network.prefix_len())
+            .map(|e| e.ifindex)
+    }
+
     /// All recorded entries.
     pub fn entries(&self) -> &[ConnectedEntry] {
         &self.entries

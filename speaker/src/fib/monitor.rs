@@ -1,0 +1,296 @@
+//! Kernel link and address events (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR).
+//!
+//! Fast failover: when a link loses carrier or is set down, the daemon learns it within
+//! milliseconds instead of after the hold timer. It should then (1) drop the BGP sessions whose
+//! peer is reached over that interface ([`ConnectedRoutes::interface_of`]) and (2) feed the event
+//! to the RIB's resolver ([`KernelEvent::apply_to`] + `Rib::resolver_changed`), which re-runs the
+//! decision for routes via that link and repairs the FIB (ECMP legs removed, routes withdrawn).
+//!
+//! Subscribe first, then take a [`KernelEventStream::snapshot`], so no change between the two is
+//! lost (applying an event twice is harmless: the connected table is idempotent).
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::stream::{Stream, StreamExt, TryStreamExt};
+use ipnet::IpNet;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
+use rtnetlink::sys::SocketAddr;
+use rtnetlink::{Handle, MulticastGroup};
+
+use crate::fib::api::FibError;
+use crate::rib::ConnectedRoutes;
+
+/// A change of interface state that matters for routing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KernelEvent {
+    /// A link exists with this state. `up` = administratively up and carrier present.
+    Link {
+        /// Interface index.
+        ifindex: u32,
+        /// Interface name, if reported.
+        name: Option<String>,
+        /// Usable for forwarding.
+        up: bool,
+    },
+    /// A link was deleted.
+    LinkRemoved {
+        /// Interface index.
+        ifindex: u32,
+    },
+    /// An address was added to an interface.
+    AddressAdded {
+        /// Interface index.
+        ifindex: u32,
+        /// Our address.
+        address: IpAddr,
+        /// Prefix length of the connected network.
+        prefix_len: u8,
+    },
+    /// An address was removed.
+    AddressRemoved {
+        /// Interface index.
+        ifindex: u32,
+        /// Our address.
+        address: IpAddr,
+        /// Prefix length.
+        prefix_len: u8,
+    },
+}
+
+impl KernelEvent {
+    /// Apply to the connected-routes table; returns the networks whose reachability changed
+    /// (pass them to `Rib::resolver_changed`).
+    pub fn apply_to(&self, c: &mut ConnectedRoutes) -> Vec<IpNet> {
+        match self {
+            KernelEvent::Link { ifindex, up, .. } => c.set_link_up(*ifindex, *up),
+            KernelEvent::LinkRemoved { ifindex } => c.remove_link(*ifindex),
+            KernelEvent::AddressAdded {
+                ifindex,
+                address,
+                prefix_len,
+            } => c.add_address(*ifindex, *address, *prefix_len),
+            KernelEvent::AddressRemoved {
+                ifindex,
+                address,
+                prefix_len,
+            } => c.remove_address(*ifindex, *address, *prefix_len),
+        }
+    }
+
+    /// Whether this reports a link that cannot forward (down, or gone).
+    pub fn is_link_down(&self) -> bool {
+        matches!(
+            self,
+            KernelEvent::Link { up: false, .. } | KernelEvent::LinkRemoved { .. }
+        )
+    }
+}
+
+fn link_event(m: &LinkMessage, removed: bool) -> KernelEvent {
+    let ifindex = m.header.index;
+    if removed {
+        return KernelEvent::LinkRemoved { ifindex };
+    }
+    let name = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    });
+    let f = m.header.flags;
+    // Carrier loss clears IFF_RUNNING/IFF_LOWER_UP while IFF_UP stays set.
+    let up = f.contains(LinkFlags::Up)
+        && (f.contains(LinkFlags::Running) || f.contains(LinkFlags::LowerUp));
+    KernelEvent::Link { ifindex, name, up }
+}
+
+fn address_event(m: &AddressMessage, removed: bool) -> Option<KernelEvent> {
+    // Host-scope (127/8, ::1) and link-scope (fe80::/10) addresses resolve no BGP next hop by
+    // network: skip them.
+    if m.header.scope != AddressScope::Universe {
+        return None;
+    }
+    // IFA_LOCAL is our address on point-to-point links; IFA_ADDRESS otherwise (and for IPv6).
+    let local = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let address = local.or_else(|| {
+        m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
+    })?;
+    let (ifindex, prefix_len) = (m.header.index, m.header.prefix_len);
+    Some(if removed {
+        KernelEvent::AddressRemoved {
+            ifindex,
+            address,
+            prefix_len,
+        }
+    } else {
+        KernelEvent::AddressAdded {
+            ifindex,
+            address,
+            prefix_len,
+        }
+    })
+}
+
+/// Translate one rtnetlink message (pure; unknown kinds give `None`).
+pub fn parse_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
+    match msg {
+        RouteNetlinkMessage::NewLink(m) => Some(link_event(m, false)),
+        RouteNetlinkMessage::DelLink(m) => Some(link_event(m, true)),
+        RouteNetlinkMessage::NewAddress(m) => address_event(m, false),
+        RouteNetlinkMessage::DelAddress(m) => address_event(m, true),
+        _ => None,
+    }
+}
+
+/// A stream of [`KernelEvent`]s from a multicast rtnetlink subscription.
+pub struct KernelEventStream {
+    rx: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for KernelEventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelEventStream").finish_non_exhaustive()
+    }
+}
+
+/// Subscribe to link and address events in the calling thread's namespace. The returned
+/// future drives the socket and must be spawned.
+pub fn subscribe() -> Result<(KernelEventStream, impl Future<Output = ()> + Send), FibError> {
+    let (conn, handle, rx) = rtnetlink::new_multicast_connection(&[
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+    ])
+    .map_err(FibError::Socket)?;
+    Ok((KernelEventStream { rx, handle }, conn))
+}
+
+impl KernelEventStream {
+    /// The current state as events: every link, then every address.
+    pub async fn snapshot(&self) -> Result<Vec<KernelEvent>, FibError> {
+        let links: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| FibError::Dump {
+                what: "links",
+                source,
+            })?;
+        let addrs: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| FibError::Dump {
+                what: "addresses",
+                source,
+            })?;
+        let mut out: Vec<KernelEvent> = links.iter().map(|l| link_event(l, false)).collect();
+        out.extend(addrs.iter().filter_map(|a| address_event(a, false)));
+        Ok(out)
+    }
+}
+
+impl Stream for KernelEventStream {
+    type Item = KernelEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<KernelEvent>> {
+        loop {
+            match self.rx.poll_next_unpin(cx) {
+                Poll::Ready(Some((msg, _))) => {
+                    if let NetlinkPayload::InnerMessage(inner) = &msg.payload {
+                        if let Some(ev) = parse_event(inner) {
+                            return Poll::Ready(Some(ev));
+                        }
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::AddressFamily;
+
+    #[test]
+    fn link_flags_decide_up() {
+        let mut m = LinkMessage::default();
+        m.header.index = 4;
+        m.attributes.push(LinkAttribute::IfName("eth0".into()));
+        m.header.flags = LinkFlags::Up | LinkFlags::Running | LinkFlags::LowerUp;
+        assert_eq!(
+            parse_event(&RouteNetlinkMessage::NewLink(m.clone())),
+            Some(KernelEvent::Link {
+                ifindex: 4,
+                name: Some("eth0".into()),
+                up: true
+            })
+        );
+        // Carrier lost: IFF_UP stays, RUNNING and LOWER_UP go.
+        m.header.flags = LinkFlags::Up;
+        let ev = parse_event(&RouteNetlinkMessage::NewLink(m.clone())).unwrap();
+        assert!(ev.is_link_down());
+        assert_eq!(
+            parse_event(&RouteNetlinkMessage::DelLink(m)),
+            Some(KernelEvent::LinkRemoved { ifindex: 4 })
+        );
+    }
+
+    #[test]
+    fn addresses_feed_connected_routes() {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.index = 2;
+        m.header.prefix_len = 24;
+        m.header.scope = AddressScope::Universe;
+        m.attributes
+            .push(AddressAttribute::Address("10.0.0.1".parse().unwrap()));
+        m.attributes
+            .push(AddressAttribute::Local("10.0.0.1".parse().unwrap()));
+        let ev = parse_event(&RouteNetlinkMessage::NewAddress(m.clone())).unwrap();
+        let mut c = ConnectedRoutes::new();
+        assert_eq!(
+            ev.apply_to(&mut c),
+            vec!["10.0.0.0/24".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(c.interface_of("10.0.0.9".parse().unwrap()), Some(2));
+        let down = KernelEvent::Link {
+            ifindex: 2,
+            name: None,
+            up: false,
+        };
+        assert_eq!(down.apply_to(&mut c).len(), 1);
+        use crate::rib::NextHopResolver;
+        assert!(c.resolve("10.0.0.9".parse().unwrap()).is_none());
+        assert_eq!(
+            c.interface_of("10.0.0.9".parse().unwrap()),
+            Some(2),
+            "known even when down"
+        );
+
+        let mut lo = m;
+        lo.header.scope = AddressScope::Host;
+        assert_eq!(parse_event(&RouteNetlinkMessage::NewAddress(lo)), None);
+    }
+}

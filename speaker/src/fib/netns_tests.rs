@@ -1,0 +1,338 @@
+//! Kernel tests in a private network namespace. NEEDS ROOT: skipped (with a message) otherwise.
+//!
+//! Each test unshares a fresh network namespace on its own thread (`unshare(CLONE_NEWNET)`), runs
+//! a current-thread runtime there and lets the namespace die with the thread: nothing can leak,
+//! and the host's routes are never touched.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use futures::stream::{StreamExt, TryStreamExt};
+use ipnet::IpNet;
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteType};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use super::*;
+use crate::rib::{FibChange, FibNextHop, FibRoute};
+
+fn in_private_netns<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root for a private network namespace");
+        return;
+    }
+    let t = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(f());
+    });
+    if let Err(panic) = t.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Index of the link called `name`.
+async fn link_index(handle: &Handle, name: &str) -> u32 {
+    handle
+        .link()
+        .get()
+        .match_name(name)
+        .execute()
+        .try_next()
+        .await
+        .expect("get link")
+        .expect("link exists")
+        .header
+        .index
+}
+
+/// A veth pair `fl0`/`fl1` (both ends here, both up) with 10.99.0.1/24 and fd99::1/64 on `fl0`.
+/// Returns the indexes of `fl0` and `fl1`.
+async fn veth_link(handle: &Handle) -> (u32, u32) {
+    handle
+        .link()
+        .add(LinkVeth::new("fl0", "fl1").build())
+        .execute()
+        .await
+        .expect("add veth");
+    let (a, b) = (
+        link_index(handle, "fl0").await,
+        link_index(handle, "fl1").await,
+    );
+    for i in [a, b] {
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(i).up().build())
+            .execute()
+            .await
+            .expect("link up");
+    }
+    for (addr, len) in [("10.99.0.1", 24), ("fd99::1", 64)] {
+        handle
+            .address()
+            .add(a, ip(addr), len)
+            .execute()
+            .await
+            .expect("add address");
+    }
+    (a, b)
+}
+
+async fn all_routes(handle: &Handle) -> Vec<RouteMessage> {
+    let mut out = Vec::new();
+    for req in [
+        RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
+        RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
+    ] {
+        let r: Vec<RouteMessage> = handle
+            .route()
+            .get(req)
+            .execute()
+            .try_collect()
+            .await
+            .expect("dump");
+        out.extend(r);
+    }
+    out
+}
+
+fn gateways(m: &RouteMessage) -> Vec<IpAddr> {
+    let mut gws: Vec<IpAddr> = m
+        .attributes
+        .iter()
+        .flat_map(|a| match a {
+            RouteAttribute::Gateway(g) => vec![g.clone()],
+            RouteAttribute::MultiPath(hops) => hops
+                .iter()
+                .flat_map(|h| h.attributes.iter())
+                .filter_map(|a| match a {
+                    RouteAttribute::Gateway(g) => Some(g.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
+        })
+        .filter_map(|g| match g {
+            netlink_packet_route::route::RouteAddress::Inet(a) => Some(IpAddr::V4(a)),
+            netlink_packet_route::route::RouteAddress::Inet6(a) => Some(IpAddr::V6(a)),
+            _ => None,
+        })
+        .collect();
+    gws.sort();
+    gws
+}
+
+fn ours_for(routes: &[RouteMessage], prefix: &str) -> Vec<RouteMessage> {
+    routes
+        .iter()
+        .filter(|m| {
+            messages::is_ours(m, &RouteTarget::default())
+                && messages::route_prefix(m) == Some(net(prefix))
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn netns_install_replace_delete_and_purge() {
+    in_private_netns(|| async {
+        let (conn, handle, _) = rtnetlink::new_connection().expect("netlink");
+        tokio::spawn(conn);
+        let (idx, _) = veth_link(&handle).await;
+        let (mut fib, fconn) = NetlinkFib::connect(RouteTarget::default()).expect("fib");
+        tokio::spawn(fconn);
+        let hop = |g: &str| FibNextHop {
+            gateway: ip(g),
+            ifindex: Some(idx),
+        };
+
+        let report = fib
+            .apply(vec![
+                FibChange::Replace {
+                    prefix: net("192.168.1.0/24"),
+                    route: FibRoute::Unicast(vec![hop("10.99.0.2")]),
+                },
+                FibChange::Replace {
+                    prefix: net("192.168.2.0/24"),
+                    route: FibRoute::Unicast(vec![hop("10.99.0.2"), hop("10.99.0.3")]),
+                },
+                FibChange::Replace {
+                    prefix: net("192.168.3.64/26"),
+                    route: FibRoute::Blackhole,
+                },
+                FibChange::Replace {
+                    prefix: net("2001:db8:1::/48"),
+                    route: FibRoute::Unicast(vec![hop("fd99::2"), hop("fd99::3")]),
+                },
+                // Deleting a route that is not there is fine (ESRCH ignored).
+                FibChange::Delete {
+                    prefix: net("192.168.9.0/24"),
+                },
+            ])
+            .await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert_eq!(report.applied, 5);
+
+        let routes = all_routes(&handle).await;
+        let r1 = ours_for(&routes, "192.168.1.0/24");
+        assert_eq!(r1.len(), 1);
+        assert_eq!(r1[0].header.protocol, RouteProtocol::Other(RTPROT_FABRIC));
+        assert_eq!(gateways(&r1[0]), vec![ip("10.99.0.2")]);
+        assert_eq!(
+            gateways(&ours_for(&routes, "192.168.2.0/24")[0]),
+            vec![ip("10.99.0.2"), ip("10.99.0.3")]
+        );
+        assert_eq!(
+            ours_for(&routes, "192.168.3.64/26")[0].header.kind,
+            RouteType::BlackHole
+        );
+        let v6: Vec<IpAddr> = ours_for(&routes, "2001:db8:1::/48")
+            .iter()
+            .flat_map(gateways)
+            .collect();
+        assert_eq!(v6, vec![ip("fd99::2"), ip("fd99::3")]);
+
+        // Replace in place: ECMP -> single next hop, still one route.
+        let report = fib
+            .apply(vec![
+                FibChange::Replace {
+                    prefix: net("192.168.2.0/24"),
+                    route: FibRoute::Unicast(vec![hop("10.99.0.3")]),
+                },
+                FibChange::Replace {
+                    prefix: net("2001:db8:1::/48"),
+                    route: FibRoute::Unicast(vec![hop("fd99::3")]),
+                },
+                FibChange::Delete {
+                    prefix: net("192.168.1.0/24"),
+                },
+            ])
+            .await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let routes = all_routes(&handle).await;
+        let r2 = ours_for(&routes, "192.168.2.0/24");
+        assert_eq!(r2.len(), 1);
+        assert_eq!(gateways(&r2[0]), vec![ip("10.99.0.3")]);
+        let v6: Vec<IpAddr> = ours_for(&routes, "2001:db8:1::/48")
+            .iter()
+            .flat_map(gateways)
+            .collect();
+        assert_eq!(v6, vec![ip("fd99::3")]);
+        assert!(ours_for(&routes, "192.168.1.0/24").is_empty());
+
+        // A gateway not on any link is refused, and reported, without stopping the batch.
+        let report = fib
+            .apply(vec![
+                FibChange::Replace {
+                    prefix: net("192.168.4.0/24"),
+                    route: FibRoute::Unicast(vec![FibNextHop {
+                        gateway: ip("172.31.0.1"),
+                        ifindex: None,
+                    }]),
+                },
+                FibChange::Replace {
+                    prefix: net("192.168.5.0/24"),
+                    route: FibRoute::Blackhole,
+                },
+            ])
+            .await;
+        assert_eq!(report.applied, 1);
+        assert_eq!(report.failed.len(), 1);
+
+        // Someone else's route with another protocol survives the purge; ours do not.
+        let foreign = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+            .destination_prefix("192.168.2.0".parse().unwrap(), 24)
+            .gateway("10.99.0.7".parse().unwrap())
+            .protocol(RouteProtocol::Static)
+            .build();
+        handle
+            .route()
+            .add(foreign)
+            .execute()
+            .await
+            .expect("foreign route");
+        let mut removed = fib.purge_stale().await.expect("purge");
+        removed.sort();
+        assert_eq!(
+            removed,
+            vec![
+                net("192.168.2.0/24"),
+                net("192.168.3.64/26"),
+                net("192.168.5.0/24"),
+                net("2001:db8:1::/48")
+            ]
+        );
+        let routes = all_routes(&handle).await;
+        assert!(routes
+            .iter()
+            .all(|m| !messages::is_ours(m, &RouteTarget::default())));
+        assert!(routes
+            .iter()
+            .any(|m| messages::route_prefix(m) == Some(net("192.168.2.0/24"))
+                && m.header.protocol == RouteProtocol::Static));
+    });
+}
+
+#[test]
+fn netns_link_down_is_reported_at_once() {
+    in_private_netns(|| async {
+        let (conn, handle, _) = rtnetlink::new_connection().expect("netlink");
+        tokio::spawn(conn);
+        let (mut events, econn) = subscribe().expect("subscribe");
+        tokio::spawn(econn);
+        let (idx, peer_end) = veth_link(&handle).await;
+
+        let snapshot = events.snapshot().await.expect("snapshot");
+        let mut connected = crate::rib::ConnectedRoutes::new();
+        for ev in &snapshot {
+            ev.apply_to(&mut connected);
+        }
+        assert_eq!(connected.interface_of(ip("10.99.0.2")), Some(idx));
+        assert_eq!(connected.interface_of(ip("fd99::2")), Some(idx));
+
+        // Carrier loss, not an admin change on our side: the far end of the veth goes down.
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(peer_end).down().build())
+            .execute()
+            .await
+            .expect("peer end down");
+        // Poll the event stream with a deadline; report what was seen on timeout.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(ev)) => {
+                    let done = ev.is_link_down()
+                        && matches!(ev, KernelEvent::Link { ifindex, .. } if ifindex == idx);
+                    seen.push(ev);
+                    if done {
+                        break;
+                    }
+                }
+                Ok(None) => panic!("event stream ended; seen {seen:?}"),
+                Err(_) => panic!("no link-down event within 5 s; seen {seen:?}"),
+            }
+        }
+        let down = seen.last().cloned().expect("an event");
+        let changed = down.apply_to(&mut connected);
+        assert!(changed.contains(&net("10.99.0.0/24")), "{changed:?}");
+        use crate::rib::NextHopResolver;
+        assert!(connected.resolve(ip("10.99.0.2")).is_none());
+    });
+}
