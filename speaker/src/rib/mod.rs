@@ -13,11 +13,13 @@
 //! * `adj_out` — per-peer advertised state and queue;
 //! * `update_builder` — grouping into updates, MRAI, End-of-RIB;
 //! * `origin` — locally originated routes and pod blocks;
-//! * `fib_change` — the kernel routes the RIB wants.
+//! * `fib_change` — the kernel routes the RIB wants;
+//! * `convert` — to and from the wire crate's `Update` and `PathAttributes`.
 
 mod adj_in;
 mod adj_out;
 pub mod attrs;
+pub mod convert;
 pub mod decision;
 mod engine;
 mod export;
