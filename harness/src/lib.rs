@@ -7,10 +7,12 @@
 
 pub mod capture;
 pub mod check;
+pub mod cli;
 pub mod expect;
 pub mod fib;
 pub mod lab;
 pub mod process;
+pub mod run;
 pub mod speakers;
 pub mod topology;
 pub mod wait;

@@ -1,0 +1,280 @@
+//! Convergence watching: every node's FIB followed passively through netlink route events and
+//! compared with the expected FIB after every change.
+//!
+//! Each node gets one multicast rtnetlink socket, created on a thread inside its namespace and
+//! driven by the run's tokio runtime. A watcher dumps the FIB once after subscribing, then applies
+//! each `RTM_NEWROUTE`/`RTM_DELROUTE` to its copy (events queued before the dump are idempotent
+//! on it), and reports every change of "matches the expected FIB" with the event's timestamp. No
+//! daemon CLI is polled while the fabric converges (polling distorts timings, daemons.md).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::expect::diff;
+use crate::fib::reader::{read_fib, subscribe_route_events, RouteChange};
+use crate::fib::{FamilyFilter, NodeFib};
+use crate::lab::netns::in_netns;
+use crate::topology::NodeId;
+
+/// What a watcher reports when its node's FIB starts or stops matching.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub node: NodeId,
+    pub matched: bool,
+    /// When the change that produced this status was taken from the socket.
+    pub at: Instant,
+    /// Routes in the node's FIB (compared families only).
+    pub routes: usize,
+    /// Differences from the expected FIB (0 when matched).
+    pub differences: usize,
+    /// Route events seen so far (churn).
+    pub events: u64,
+}
+
+/// Per-node convergence outcome.
+#[derive(Debug, Clone)]
+pub struct NodeConvergence {
+    /// When the FIB last became equal to the expected one (None: never, or not at the end).
+    pub converged_at: Option<Instant>,
+    pub routes: usize,
+    pub differences: usize,
+    pub events: u64,
+}
+
+/// Watches every node of a lab; dropping it stops the watchers.
+pub struct ConvergenceWatch {
+    rx: mpsc::UnboundedReceiver<NodeStatus>,
+    latest: BTreeMap<NodeId, NodeStatus>,
+    /// `converged_at` per node: the time of the status that made it match, if it still matches.
+    nodes: usize,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ConvergenceWatch {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Why a watcher could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to watch the FIB of {node}: {reason}")]
+pub struct WatchError {
+    pub node: NodeId,
+    pub reason: String,
+}
+
+impl ConvergenceWatch {
+    /// Starts one watcher per `(node, namespace, expected FIB)`. Returns once every watcher has
+    /// subscribed and sent its first status (so no change after this call is missed).
+    pub async fn start(
+        targets: Vec<(NodeId, PathBuf, NodeFib)>,
+    ) -> Result<ConvergenceWatch, WatchError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rt = tokio::runtime::Handle::current();
+        let nodes = targets.len();
+        let mut tasks = Vec::with_capacity(nodes);
+        let mut ready = Vec::with_capacity(nodes);
+        for (node, ns, expected) in targets {
+            let rt2 = rt.clone();
+            let node2 = node.clone();
+            let sub = tokio::task::spawn_blocking(move || {
+                in_netns(&ns, move || {
+                    let _entered = rt2.enter();
+                    subscribe_route_events(&[FamilyFilter::Ipv4])
+                })
+            })
+            .await
+            .map_err(|e| WatchError {
+                node: node.clone(),
+                reason: e.to_string(),
+            })?
+            .and_then(|r| r)
+            .map_err(|e| WatchError {
+                node: node.clone(),
+                reason: e.to_string(),
+            })?;
+            let (conn, handle, mut events) = sub;
+            tasks.push(rt.spawn(conn));
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+            ready.push((node.clone(), ready_rx));
+            let tx = tx.clone();
+            tasks.push(rt.spawn(async move {
+                let node = node2;
+                if let Err(e) = events.load_links(&handle).await {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+                let mut fib = match read_fib(&handle).await {
+                    Ok(r) => r.fib.filtered(FamilyFilter::Ipv4),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let mut count = 0u64;
+                let mut last = status(&node, &expected, &fib, Instant::now(), count);
+                let _ = tx.send(last.clone());
+                let _ = ready_tx.send(Ok(()));
+                while let Some(ev) = events.next().await {
+                    count += 1;
+                    match ev.change {
+                        RouteChange::Added => {
+                            fib.insert(ev.route);
+                        }
+                        RouteChange::Removed => {
+                            // Keyed by prefix: the labs install one route per prefix (daemons
+                            // use a single metric), so a delete removes the prefix.
+                            fib.remove(&ev.route.prefix);
+                        }
+                    }
+                    let s = status(&node, &expected, &fib, ev.at, count);
+                    if s.matched != last.matched || s.routes != last.routes {
+                        last = s.clone();
+                        if tx.send(s).is_err() {
+                            return;
+                        }
+                    } else {
+                        last.events = count;
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        for (node, r) in ready {
+            match r.await {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err(WatchError { node, reason }),
+                Err(_) => {
+                    return Err(WatchError {
+                        node,
+                        reason: "watcher ended before its first dump".into(),
+                    })
+                }
+            }
+        }
+        let mut watch = ConvergenceWatch {
+            rx,
+            latest: BTreeMap::new(),
+            nodes,
+            tasks,
+        };
+        watch.drain();
+        Ok(watch)
+    }
+
+    fn drain(&mut self) {
+        while let Ok(s) = self.rx.try_recv() {
+            self.record(s);
+        }
+    }
+
+    fn record(&mut self, s: NodeStatus) {
+        let prev_matched_at = self
+            .latest
+            .get(&s.node)
+            .filter(|p| p.matched && s.matched)
+            .map(|p| p.at);
+        let mut s = s;
+        // A route-count change while still matching cannot happen (a match pins the content);
+        // keep the instant it first matched in this run of matching.
+        if let Some(at) = prev_matched_at {
+            s.at = at;
+        }
+        self.latest.insert(s.node.clone(), s);
+    }
+
+    /// Nodes not matching right now, with their difference counts.
+    pub fn unmatched(&self) -> Vec<(NodeId, usize)> {
+        self.latest
+            .values()
+            .filter(|s| !s.matched)
+            .map(|s| (s.node.clone(), s.differences))
+            .collect()
+    }
+
+    fn all_matched(&self) -> bool {
+        self.latest.len() == self.nodes && self.latest.values().all(|s| s.matched)
+    }
+
+    /// Waits until every node matches, or `timeout`; event-driven (wakes on each status).
+    /// Returns whether all matched; [`ConvergenceWatch::observation`] says what was last seen.
+    pub async fn wait_all(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.drain();
+            if self.all_matched() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(s)) => self.record(s),
+                Ok(None) | Err(_) => {
+                    self.drain();
+                    return self.all_matched();
+                }
+            }
+        }
+    }
+
+    /// A one-line description of the current state (for timeouts).
+    pub fn observation(&self) -> String {
+        let un = self.unmatched();
+        let matched = self.latest.values().filter(|s| s.matched).count();
+        let mut s = format!("{matched}/{} nodes match their expected FIB", self.nodes);
+        if !un.is_empty() {
+            let list: Vec<String> = un
+                .iter()
+                .take(8)
+                .map(|(n, d)| format!("{n} ({d} differences)"))
+                .collect();
+            s.push_str(&format!("; not yet: {}", list.join(", ")));
+            if un.len() > 8 {
+                s.push_str(&format!(" and {} more", un.len() - 8));
+            }
+        }
+        s
+    }
+
+    /// Per-node outcome as of now.
+    pub fn outcome(&mut self) -> BTreeMap<NodeId, NodeConvergence> {
+        self.drain();
+        self.latest
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    NodeConvergence {
+                        converged_at: s.matched.then_some(s.at),
+                        routes: s.routes,
+                        differences: s.differences,
+                        events: s.events,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+fn status(
+    node: &NodeId,
+    expected: &NodeFib,
+    fib: &NodeFib,
+    at: Instant,
+    events: u64,
+) -> NodeStatus {
+    let differences = diff(node, expected, fib).len();
+    NodeStatus {
+        node: node.clone(),
+        matched: differences == 0,
+        at,
+        routes: fib.len(),
+        differences,
+        events,
+    }
+}

@@ -1,0 +1,20 @@
+//! `fabriclab run`: build a lab, start a speaker on every node, wait for the FIBs to converge to
+//! what the design must produce, check, report, tear down.
+//!
+//! ```text
+//! topology + design --load--> Plan --expect--> expected FIBs
+//!   Plan --Lab::build--> namespaces, links, pods --Capture::start--> pcaps (first SYN on)
+//!   --ConvergenceWatch::start--> netlink route events per node
+//!   --SpeakerInstance::start (every node)--> t0 --wait_all(deadline)--> converged at
+//!   --checks: fib, blackholes, tor-fib-size, reachability, node-exports, sessions-wire--> RunReport
+//! ```
+
+mod convergence;
+mod options;
+mod orchestrate;
+mod report;
+
+pub use convergence::{ConvergenceWatch, NodeConvergence, NodeStatus, WatchError};
+pub use options::RunOptions;
+pub use orchestrate::{run, RunError};
+pub use report::{NodeReport, RunReport, Verdict};

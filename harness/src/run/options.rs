@@ -1,0 +1,43 @@
+//! What a run is asked to do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::speakers::SpeakerOptions;
+use crate::topology::LoadOptions;
+
+/// Everything `fabriclab run` takes from the command line.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub topology: PathBuf,
+    /// Design and speaker overrides.
+    pub load: LoadOptions,
+    /// Lab name (defaults to the run id).
+    pub name: Option<String>,
+    /// How long the fabric may take to converge before the run fails.
+    pub deadline: Duration,
+    /// Capture every link (on by default).
+    pub capture: bool,
+    /// Where run artefacts go (captures, daemon run dirs); a temporary directory when unset.
+    pub artifacts: Option<PathBuf>,
+    /// Speaker timers, GR settings, readiness timeouts.
+    pub speaker: SpeakerOptions,
+    /// Per-probe timeout of the reachability check.
+    pub ping_timeout: Duration,
+}
+
+impl RunOptions {
+    /// Defaults for a topology file.
+    pub fn new(topology: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            topology: topology.into(),
+            load: LoadOptions::default(),
+            name: None,
+            deadline: Duration::from_secs(60),
+            capture: true,
+            artifacts: None,
+            speaker: SpeakerOptions::default(),
+            ping_timeout: Duration::from_secs(2),
+        }
+    }
+}
