@@ -127,7 +127,8 @@ impl Open {
     }
 
     /// The receive-side checks of RFC 4271 §6.2 and RFC 6793 §4.1, in RFC order:
-    /// version ≠ 4 → 2/1 with data = 4 (2 octets); AS ≠ `expected_peer_as` (when given) → 2/2;
+    /// version ≠ 4 → 2/1 with data = 4 (2 octets); AS 0 (RFC 7607) or AS ≠ `expected_peer_as`
+    /// (when given) → 2/2;
     /// hold time 1 or 2 → 2/6; BGP Identifier 0 → 2/3 (RFC 6286 §2.1: any other 32-bit value
     /// is valid, so multicast-looking identifiers are accepted).
     ///
@@ -136,6 +137,11 @@ impl Open {
     pub fn validate(&self, expected_peer_as: Option<Asn>) -> Result<(), DecodeError> {
         if self.version != BGP_VERSION {
             return Err(unsupported_version());
+        }
+        // RFC 7607 §2: AS 0 is never a valid peer AS.
+        if self.my_as == 0 || self.effective_asn() == Asn(0) {
+            return Err(DecodeError::open(OpenSubcode::BadPeerAs, "peer AS is 0")
+                .with_data(self.my_as.to_be_bytes()));
         }
         if let Some(expected) = expected_peer_as {
             let asn = self.effective_asn();
@@ -334,6 +340,11 @@ mod tests {
         // RFC 6286: any non-zero identifier is valid.
         o.router_id = RouterId(Ipv4Addr::new(224, 0, 0, 1));
         assert!(o.validate(None).is_ok());
+
+        let e = Open::new(Asn(0), 90, RouterId(Ipv4Addr::new(1, 1, 1, 1)), vec![])
+            .validate(None)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Open(OpenSubcode::BadPeerAs));
 
         let e = open().validate(Some(Asn(65002))).unwrap_err();
         assert_eq!(e.code, ErrorCode::Open(OpenSubcode::BadPeerAs));

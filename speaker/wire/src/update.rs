@@ -22,19 +22,19 @@
 //! |---|---|---|
 //! | any known | Optional/Transitive flags wrong | the attribute's malformed action (3/4) |
 //! | ORIGIN | len ≠ 1 / value > 2 | withdraw (3/5 / 3/6) |
-//! | AS_PATH | bad segment type, zero-length segment, overrun | withdraw (3/11) |
+//! | AS_PATH | bad segment type, zero-length segment, overrun, AS 0 (RFC 7607) | withdraw (3/11) |
 //! | NEXT_HOP | len ≠ 4 | withdraw (3/5) |
 //! | MULTI_EXIT_DISC | len ≠ 4 | withdraw (3/5) |
 //! | LOCAL_PREF | from eBGP | discard (3/0) |
 //! | LOCAL_PREF | iBGP, len ≠ 4 | withdraw (3/5) |
 //! | ATOMIC_AGGREGATE | len ≠ 0 | discard (3/5) |
-//! | AGGREGATOR | len ≠ 6 (2-octet) / 8 (4-octet) | discard (3/5) |
+//! | AGGREGATOR | len ≠ 6 (2-octet) / 8 (4-octet); AS 0 | discard (3/5; 3/9) |
 //! | COMMUNITIES | len not a non-zero multiple of 4 | withdraw (3/5) |
 //! | ORIGINATOR_ID, CLUSTER_LIST | from eBGP | discard (3/0) |
 //! | ORIGINATOR_ID, CLUSTER_LIST | iBGP, len ≠ 4 / not non-zero multiple of 4 | withdraw (3/5) |
 //! | MP_REACH/MP_UNREACH | malformed, bad next-hop length | reset (3/9) |
 //! | EXTENDED COMMUNITIES / LARGE_COMMUNITY | len not a non-zero multiple of 8 / 12 | withdraw (3/5) |
-//! | AS4_PATH / AS4_AGGREGATOR | malformed, or from a 4-octet peer | discard (3/9 / 3/0) |
+//! | AS4_PATH / AS4_AGGREGATOR | malformed, confed segments, AS 0, or from a 4-octet peer | discard (3/9, 3/5 / 3/0) |
 //! | MP_REACH/MP_UNREACH repeated | | reset (3/1) |
 //! | other attribute repeated | | later copies discarded (3/1) |
 //! | unknown, well-known flag | | reset (3/2) |
@@ -304,6 +304,15 @@ impl AttrParser<'_> {
                 }
             }
             AttrCode::AsPath => match AsPath::decode(value, ctx.four_octet_as) {
+                // RFC 7607 §2: AS 0 makes the attribute malformed.
+                Ok(p) if p.contains(Asn(0)) => {
+                    return self.fail(err(
+                        UpdateSubcode::MalformedAsPath,
+                        action,
+                        "AS_PATH contains AS 0",
+                        raw,
+                    ))
+                }
                 Ok(p) => self.attrs.as_path = Some(p),
                 Err(e) => {
                     return self.fail(err(
@@ -339,6 +348,15 @@ impl AttrParser<'_> {
                     r.u16().map(u32::from)
                 };
                 match (asn, r.ipv4(), r.is_empty()) {
+                    (Some(0), Some(_), true) => {
+                        // RFC 7607 §2.
+                        return self.fail(err(
+                            UpdateSubcode::OptionalAttributeError,
+                            action,
+                            "AGGREGATOR AS is 0",
+                            raw,
+                        ));
+                    }
                     (Some(asn), Some(address), true) => {
                         self.attrs.aggregator = Some(Aggregator {
                             asn: Asn(asn),
@@ -423,12 +441,12 @@ impl AttrParser<'_> {
                 ));
             }
             AttrCode::As4Path => match AsPath::decode(value, true) {
-                Ok(p) if !p.has_confed() => self.as4_path = Some(p),
+                Ok(p) if !p.has_confed() && !p.contains(Asn(0)) => self.as4_path = Some(p),
                 Ok(_) => {
                     return self.fail(err(
                         UpdateSubcode::OptionalAttributeError,
                         action,
-                        "AS4_PATH has confederation segments",
+                        "AS4_PATH has confederation segments or AS 0",
                         raw,
                     ))
                 }
@@ -442,13 +460,13 @@ impl AttrParser<'_> {
                 }
             },
             AttrCode::As4Aggregator => match (r.u32(), r.ipv4(), r.is_empty()) {
-                (Some(asn), Some(address), true) => {
+                (Some(asn), Some(address), true) if asn != 0 => {
                     self.as4_aggregator = Some(Aggregator {
                         asn: Asn(asn),
                         address,
                     })
                 }
-                _ => return self.fail(len_err("AS4_AGGREGATOR length is not 8")),
+                _ => return self.fail(len_err("AS4_AGGREGATOR length is not 8, or AS 0")),
             },
             AttrCode::MpReachNlri => self.attrs.mp_reach = Some(mp_reach(value, raw, ctx)?),
             AttrCode::MpUnreachNlri => self.attrs.mp_unreach = Some(mp_unreach(value, raw, ctx)?),

@@ -561,3 +561,26 @@ fn unknown_optional_transitive_is_kept_and_reencoded_partial() {
     assert_eq!(a.flags, OPTIONAL_TRANSITIVE | PARTIAL);
     assert_eq!(AttrCode::from_code(99), AttrCode::Unknown(99));
 }
+
+// RFC 7607 §2: AS 0 in AS_PATH is malformed (treat-as-withdraw), in AGGREGATOR discarded.
+#[test]
+fn as_zero_is_malformed() {
+    let u = update_only(vec![
+        origin(),
+        RawAttribute::new(WELL_KNOWN, AS_PATH, [2, 1, 0, 0, 0, 0]),
+        next_hop(),
+    ]);
+    assert_one(
+        &ok(&u, &ebgp()),
+        ErrorAction::TreatAsWithdraw,
+        UpdateSubcode::MalformedAsPath,
+    );
+    let agg = RawAttribute::new(OPTIONAL_TRANSITIVE, AGGREGATOR, [0, 0, 0, 0, 1, 1, 1, 1]);
+    let d = ok(&update_with(vec![agg]), &ebgp());
+    assert_one(
+        &d,
+        ErrorAction::AttributeDiscard,
+        UpdateSubcode::OptionalAttributeError,
+    );
+    assert_eq!(d.update.nlri.len(), 1);
+}
