@@ -38,7 +38,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use fabric_bgp_wire::{Asn, RouterId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::collision::{
     resolve_collision, surviving_direction, CollisionOutcome, ConnectionView, Direction, Identities,
@@ -57,7 +57,7 @@ pub const MIN_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 // ===== State =====
 
 /// FSM states (RFC 4271 §8.2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
     /// Refuses connections; waits for a start event.
@@ -420,16 +420,14 @@ impl Session {
                 let passive = matches!(event, Event::ManualStartWithPassiveTcpEstablishment);
                 self.start(passive, now, out);
             }
-            Event::AutomaticStart | Event::AutomaticStartWithPassiveTcpEstablishment => {
-                if self.admin_up {
-                    let passive = matches!(event, Event::AutomaticStartWithPassiveTcpEstablishment);
-                    self.start(passive, now, out);
-                }
+            Event::AutomaticStart | Event::AutomaticStartWithPassiveTcpEstablishment
+                if self.admin_up =>
+            {
+                let passive = matches!(event, Event::AutomaticStartWithPassiveTcpEstablishment);
+                self.start(passive, now, out);
             }
-            Event::IdleHoldTimerExpires => {
-                if self.admin_up && self.role == Role::Primary {
-                    self.start(false, now, out);
-                }
+            Event::IdleHoldTimerExpires if self.admin_up && self.role == Role::Primary => {
+                self.start(false, now, out);
             }
             // RFC 4271 ignores ManualStop in Idle; here it must also cancel a pending automatic
             // restart (IdleHoldTimer).
@@ -461,7 +459,7 @@ impl Session {
     fn connect(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         match event {
             Event::ManualStop(_) => self.manual_stop(None, now, out),
-            Event::AutomaticStop(_) => self.to_idle(None, Counter::Increment, now, out),
+            Event::AutomaticStop(_) => self.enter_idle(None, Counter::Increment, now, out),
             Event::ConnectRetryTimerExpires => {
                 // Abandon the pending attempt and dial again.
                 out.push(Action::Disconnect);
@@ -470,21 +468,21 @@ impl Session {
             }
             Event::TcpCrAcked | Event::TcpConnectionConfirmed => self.send_open(now, out),
             // Without DelayOpen, a failed connection attempt goes back to Idle.
-            Event::TcpConnectionFails => self.to_idle(None, Counter::Keep, now, out),
-            Event::NotifMsgVerErr => self.to_idle(None, Counter::Keep, now, out),
+            Event::TcpConnectionFails => self.enter_idle(None, Counter::Keep, now, out),
+            Event::NotifMsgVerErr => self.enter_idle(None, Counter::Keep, now, out),
             Event::ManualStart
             | Event::AutomaticStart
             | Event::ManualStartWithPassiveTcpEstablishment
             | Event::AutomaticStartWithPassiveTcpEstablishment
             | Event::UpdateSent => {}
-            _ => self.to_idle(None, Counter::Increment, now, out),
+            _ => self.enter_idle(None, Counter::Increment, now, out),
         }
     }
 
     fn active(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         match event {
             Event::ManualStop(_) => self.manual_stop(None, now, out),
-            Event::AutomaticStop(_) => self.to_idle(None, Counter::Increment, now, out),
+            Event::AutomaticStop(_) => self.enter_idle(None, Counter::Increment, now, out),
             Event::ConnectRetryTimerExpires => {
                 if self.dials() {
                     self.start_connect_retry(now, out);
@@ -493,14 +491,14 @@ impl Session {
                 }
             }
             Event::TcpCrAcked | Event::TcpConnectionConfirmed => self.send_open(now, out),
-            Event::TcpConnectionFails => self.to_idle(None, Counter::Increment, now, out),
-            Event::NotifMsgVerErr => self.to_idle(None, Counter::Keep, now, out),
+            Event::TcpConnectionFails => self.enter_idle(None, Counter::Increment, now, out),
+            Event::NotifMsgVerErr => self.enter_idle(None, Counter::Keep, now, out),
             Event::ManualStart
             | Event::AutomaticStart
             | Event::ManualStartWithPassiveTcpEstablishment
             | Event::AutomaticStartWithPassiveTcpEstablishment
             | Event::UpdateSent => {}
-            _ => self.to_idle(None, Counter::Increment, now, out),
+            _ => self.enter_idle(None, Counter::Increment, now, out),
         }
     }
 
@@ -516,8 +514,8 @@ impl Session {
     fn open_sent(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         match event {
             Event::ManualStop(n) => self.manual_stop(Some(n), now, out),
-            Event::AutomaticStop(n) => self.to_idle(Some(n), Counter::Increment, now, out),
-            Event::HoldTimerExpires => self.to_idle(
+            Event::AutomaticStop(n) => self.enter_idle(Some(n), Counter::Increment, now, out),
+            Event::HoldTimerExpires => self.enter_idle(
                 Some(Notification::hold_timer_expired()),
                 Counter::Increment,
                 now,
@@ -534,13 +532,13 @@ impl Session {
             }
             Event::BgpOpen(open) => self.receive_open(&open, now, out),
             Event::BgpHeaderErr(n) | Event::BgpOpenMsgErr(n) => {
-                self.to_idle(Some(n), Counter::Increment, now, out)
+                self.enter_idle(Some(n), Counter::Increment, now, out)
             }
             Event::OpenCollisionDump => self.collision_dump(now, out),
-            Event::NotifMsgVerErr => self.to_idle(None, Counter::Keep, now, out),
+            Event::NotifMsgVerErr => self.enter_idle(None, Counter::Keep, now, out),
             // RFC 4271 lists NotifMsg among the events answered with an FSM Error; answering a
             // NOTIFICATION is pointless as the peer is closing, so we just close.
-            Event::NotifMsg(_) => self.to_idle(None, Counter::Increment, now, out),
+            Event::NotifMsg(_) => self.enter_idle(None, Counter::Increment, now, out),
             // A second connection is tracked by the edge for collision detection (§6.8).
             Event::TcpCrAcked
             | Event::TcpConnectionConfirmed
@@ -573,7 +571,7 @@ impl Session {
         let accepted = match checked {
             Ok(accepted) => accepted,
             Err(notification) => {
-                self.to_idle(Some(notification), Counter::Increment, now, out);
+                self.enter_idle(Some(notification), Counter::Increment, now, out);
                 return;
             }
         };
@@ -607,8 +605,8 @@ impl Session {
     fn open_confirm(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         match event {
             Event::ManualStop(n) => self.manual_stop(Some(n), now, out),
-            Event::AutomaticStop(n) => self.to_idle(Some(n), Counter::Increment, now, out),
-            Event::HoldTimerExpires => self.to_idle(
+            Event::AutomaticStop(n) => self.enter_idle(Some(n), Counter::Increment, now, out),
+            Event::HoldTimerExpires => self.enter_idle(
                 Some(Notification::hold_timer_expired()),
                 Counter::Increment,
                 now,
@@ -619,11 +617,11 @@ impl Session {
                 self.start_keepalive(now, out);
             }
             Event::TcpConnectionFails | Event::NotifMsg(_) => {
-                self.to_idle(None, Counter::Increment, now, out)
+                self.enter_idle(None, Counter::Increment, now, out)
             }
-            Event::NotifMsgVerErr => self.to_idle(None, Counter::Keep, now, out),
+            Event::NotifMsgVerErr => self.enter_idle(None, Counter::Keep, now, out),
             Event::BgpHeaderErr(n) | Event::BgpOpenMsgErr(n) => {
-                self.to_idle(Some(n), Counter::Increment, now, out)
+                self.enter_idle(Some(n), Counter::Increment, now, out)
             }
             Event::OpenCollisionDump => self.collision_dump(now, out),
             Event::KeepAliveMsg => {
@@ -655,8 +653,8 @@ impl Session {
     fn established(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         match event {
             Event::ManualStop(n) => self.manual_stop(Some(n), now, out),
-            Event::AutomaticStop(n) => self.to_idle(Some(n), Counter::Increment, now, out),
-            Event::HoldTimerExpires => self.to_idle(
+            Event::AutomaticStop(n) => self.enter_idle(Some(n), Counter::Increment, now, out),
+            Event::HoldTimerExpires => self.enter_idle(
                 Some(Notification::hold_timer_expired()),
                 Counter::Increment,
                 now,
@@ -674,7 +672,7 @@ impl Session {
             }
             Event::OpenCollisionDump => self.collision_dump(now, out),
             Event::NotifMsgVerErr | Event::NotifMsg(_) | Event::TcpConnectionFails => {
-                self.to_idle(None, Counter::Increment, now, out)
+                self.enter_idle(None, Counter::Increment, now, out)
             }
             Event::KeepAliveMsg => self.restart_hold(now, out),
             Event::UpdateMsg => {
@@ -686,7 +684,7 @@ impl Session {
                 self.restart_hold(now, out);
             }
             Event::UpdateMsgErr(n) | Event::BgpHeaderErr(n) | Event::BgpOpenMsgErr(n) => {
-                self.to_idle(Some(n), Counter::Increment, now, out)
+                self.enter_idle(Some(n), Counter::Increment, now, out)
             }
             Event::TcpCrAcked
             | Event::TcpConnectionConfirmed
@@ -710,7 +708,7 @@ impl Session {
         out: &mut Vec<Action>,
     ) {
         self.admin_up = false;
-        self.to_idle(notification, Counter::Reset, now, out);
+        self.enter_idle(notification, Counter::Reset, now, out);
     }
 
     fn collision_dump(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -719,11 +717,11 @@ impl Session {
         if self.role == Role::Secondary {
             self.admin_up = false;
         }
-        self.to_idle(Some(cease), Counter::Increment, now, out);
+        self.enter_idle(Some(cease), Counter::Increment, now, out);
     }
 
     fn fsm_error(&mut self, subcode: u8, now: Instant, out: &mut Vec<Action>) {
-        self.to_idle(
+        self.enter_idle(
             Some(Notification::fsm_error(subcode)),
             Counter::Increment,
             now,
@@ -734,7 +732,7 @@ impl Session {
     /// Every "→ Idle" of RFC 4271 §8.2.2: optional NOTIFICATION, stop the timers, drop the
     /// connection, release resources (routes, if Established), adjust the counter, and arm the
     /// automatic restart.
-    fn to_idle(
+    fn enter_idle(
         &mut self,
         notification: Option<Notification>,
         counter: Counter,

@@ -1,5 +1,172 @@
-//! The `fabric-speaker` daemon.
+//! The `fabric-speaker` daemon and its `ctl` client.
+//!
+//! ```text
+//! fabric-speaker --config FILE             run the speaker until SIGTERM/SIGINT
+//! fabric-speaker --config FILE --check     validate the configuration and exit
+//! fabric-speaker ctl --socket PATH neighbors|status|routes [--dir received|advertised] [--peer ADDR] [--json]
+//! ```
 
-fn main() {
-    println!("fabric-speaker: under construction");
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use fabric_speaker::config::{Config, LogFormat};
+use fabric_speaker::control::{self, table, Request, RouteDir};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fabric-speaker",
+    version,
+    about = "The bundled BGP-4 speaker of fabriclab"
+)]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Only validate the configuration.
+    #[arg(long, requires = "config")]
+    check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Query a running speaker through its control socket.
+    Ctl {
+        /// Control socket path.
+        #[arg(long, short)]
+        socket: PathBuf,
+        /// Print the raw JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        query: Query,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Query {
+    /// Neighbor table.
+    Neighbors {
+        /// Only this peer.
+        #[arg(long)]
+        peer: Option<IpAddr>,
+    },
+    /// Daemon status.
+    Status,
+    /// Routes received from or advertised to peers.
+    Routes {
+        /// Direction.
+        #[arg(long, value_enum, default_value_t = Dir::Received)]
+        dir: Dir,
+        /// Only this peer.
+        #[arg(long)]
+        peer: Option<IpAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Dir {
+    Received,
+    Advertised,
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fabric-speaker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Ctl {
+        socket,
+        json,
+        query,
+    }) = cli.command
+    {
+        return ctl(&socket, json, query);
+    }
+    let Some(path) = cli.config else {
+        bail!("--config FILE is required to run the speaker (or use `ctl`)");
+    };
+    let config = Config::load(&path)?;
+    if cli.check {
+        println!(
+            "{}: ok ({} neighbors)",
+            path.display(),
+            config.neighbors.len()
+        );
+        return Ok(());
+    }
+    init_logging(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(fabric_speaker::daemon::run(config))?;
+    Ok(())
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .context("invalid log-level")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let result = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("failed to initialise logging: {e}"))
+}
+
+fn ctl(socket: &std::path::Path, json: bool, query: Query) -> anyhow::Result<()> {
+    let request = match query {
+        Query::Neighbors { peer } => Request::Neighbors { peer },
+        Query::Status => Request::Status,
+        Query::Routes { dir, peer } => Request::Routes {
+            dir: match dir {
+                Dir::Received => RouteDir::Received,
+                Dir::Advertised => RouteDir::Advertised,
+            },
+            peer,
+        },
+    };
+    let response = control::request(socket, &request, Duration::from_secs(5))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+        return Ok(());
+    }
+    if !response.ok {
+        bail!(
+            "{}",
+            response
+                .error
+                .unwrap_or_else(|| "request failed".to_owned())
+        );
+    }
+    if let Some(s) = &response.status {
+        print!("{}", table::status(s));
+    }
+    if let Some(n) = &response.neighbors {
+        print!("{}", table::neighbors(n));
+    }
+    if let Some(r) = &response.routes {
+        print!("{}", table::routes(r));
+    }
+    Ok(())
 }

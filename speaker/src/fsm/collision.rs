@@ -5,12 +5,12 @@
 //! event (RFC 4271 §8.1.4 Event 23) and sends Cease 6/7 (Connection Collision Resolution).
 
 use fabric_bgp_wire::{Asn, RouterId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::State;
 
 /// Who opened a TCP connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// We dialled the peer.

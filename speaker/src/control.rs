@@ -1,0 +1,603 @@
+//! The control socket: JSON lines over a Unix stream socket.
+//!
+//! The harness uses it for readiness and assertions, `fabric-speaker ctl` for humans. The path is
+//! `control-socket` from the configuration, default `/run/fabric-speaker/<router-id>.sock`. The
+//! socket exists once the daemon listens for BGP connections (readiness = a `status` answer).
+//!
+//! # Protocol
+//!
+//! Each request is one JSON object on one line; each answer is one JSON object on one line. A
+//! connection may carry any number of requests. Every answer has `"ok"`; failures carry
+//! `"error"`. The request and answer types below are public and `Deserialize`, so Rust clients
+//! (the harness) can parse answers into them directly.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `{"cmd":"status"}` | `{"ok":true,"status":Status}` |
+//! | `{"cmd":"neighbors"}` or `{"cmd":"neighbors","peer":"10.0.0.2"}` | `{"ok":true,"neighbors":[NeighborStatus]}` |
+//! | `{"cmd":"routes","dir":"received"\|"advertised"}` (+ optional `"peer"`) | `{"ok":true,"routes":[RouteEntry]}` |
+//! | `{"cmd":"announce","prefix":"10.9.0.0/24"}` | `{"ok":true}`: originate a prefix at run time |
+//! | `{"cmd":"withdraw","prefix":"10.9.0.0/24"}` | `{"ok":true}`: stop originating it |
+//! | anything else | `{"ok":false,"error":"..."}` |
+//!
+//! `Status`:
+//! ```json
+//! {"router-id":"10.0.0.1","local-as":65001,"listen":"127.0.0.1:1179","pid":4242,
+//!  "version":"0.1.0","uptime-secs":12.5,"neighbors-configured":2,"neighbors-established":2,
+//!  "originated":["10.1.0.0/24"],"shutting-down":false}
+//! ```
+//!
+//! `NeighborStatus` (`null` where not known yet):
+//! ```json
+//! {"address":"127.0.0.2","description":"spine1","remote-as":65002,
+//!  "peer-as":65002,"peer-id":"10.0.0.2","peer-hostname":"spine1",
+//!  "state":"established","state-secs":3.2,"established-secs":3.2,"established-transitions":1,
+//!  "connect-retry-counter":0,
+//!  "connection":{"local":"127.0.0.1:40211","remote":"127.0.0.2:1179","direction":"outbound"},
+//!  "hold-time":9,"keepalive-secs":3,
+//!  "capabilities":{"four-octet-as":true,"families":["ipv4-unicast","ipv6-unicast"],
+//!    "route-refresh":true,"enhanced-route-refresh":true,"extended-next-hop":[],
+//!    "graceful-restart-local":true,
+//!    "graceful-restart-peer":{"restart-time":120,"restart-state":false,"notification":false,
+//!                             "families":[{"family":"ipv4-unicast","forwarding-state":false}]}},
+//!  "messages":{"received":{"open":1,"update":2,"notification":0,"keepalive":3,"route-refresh":0,"total":6},
+//!              "sent":{"open":1,"update":2,"notification":0,"keepalive":3,"route-refresh":0,"total":6}},
+//!  "prefixes":{"received":1,"advertised":1},
+//!  "last-notification-received":{"code":6,"subcode":2,"description":"cease: administrative shutdown",
+//!                                "communication":"maintenance","data":"0b6d61...","age-secs":1.5},
+//!  "last-notification-sent":null,
+//!  "last-error":"received NOTIFICATION 6/2 (cease: administrative shutdown) \"maintenance\""}
+//! ```
+//! `remote-as` is the configured value (a number, `"internal"` or `"external"`); `state` is one
+//! of `idle`, `connect`, `active`, `open-sent`, `open-confirm`, `established`. Counters and the
+//! last NOTIFICATIONs survive session resets.
+//!
+//! `RouteEntry`:
+//! ```json
+//! {"peer":"127.0.0.2","prefix":"10.2.0.0/24","next-hop":"127.0.0.2","as-path":"65002",
+//!  "origin":"igp","med":null,"local-pref":null,"communities":["65000:1"]}
+//! ```
+//! `as-path` is the textual path (sets in braces, confederation segments in parentheses).
+
+pub mod table;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fabric_bgp_wire::{Asn, RouterId};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::RemoteAs;
+use crate::fsm::{Direction, State};
+use crate::messages::Input;
+
+/// Longest request line accepted, in bytes.
+pub const MAX_REQUEST_LEN: usize = 64 * 1024;
+
+// ===== Schema =====
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// Daemon-wide status.
+    Status,
+    /// Neighbor table, optionally one peer.
+    Neighbors {
+        /// Only this peer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<IpAddr>,
+    },
+    /// Routes received from or advertised to peers.
+    Routes {
+        /// Which direction.
+        dir: RouteDir,
+        /// Only this peer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<IpAddr>,
+    },
+    /// Start originating a prefix.
+    Announce {
+        /// The prefix.
+        prefix: IpNet,
+    },
+    /// Stop originating a prefix.
+    Withdraw {
+        /// The prefix.
+        prefix: IpNet,
+    },
+}
+
+/// Route direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteDir {
+    /// Adj-RIB-In.
+    Received,
+    /// Adj-RIB-Out.
+    Advertised,
+}
+
+/// An answer. Exactly one payload field is set on success.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Response {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Answer to `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Answer to `neighbors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbors: Option<Vec<NeighborStatus>>,
+    /// Answer to `routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteEntry>>,
+}
+
+impl Response {
+    /// A success without payload.
+    pub fn ok() -> Self {
+        Response {
+            ok: true,
+            ..Response::default()
+        }
+    }
+
+    /// A failure.
+    pub fn error(message: impl Into<String>) -> Self {
+        Response {
+            ok: false,
+            error: Some(message.into()),
+            ..Response::default()
+        }
+    }
+}
+
+/// Daemon-wide status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Status {
+    /// Our BGP Identifier.
+    pub router_id: RouterId,
+    /// Our AS.
+    pub local_as: Asn,
+    /// The BGP listening socket.
+    pub listen: SocketAddr,
+    /// Process id.
+    pub pid: u32,
+    /// Crate version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_secs: f64,
+    /// Configured neighbors.
+    pub neighbors_configured: usize,
+    /// Neighbors in Established.
+    pub neighbors_established: usize,
+    /// Prefixes we originate.
+    pub originated: Vec<IpNet>,
+    /// A shutdown signal was received.
+    pub shutting_down: bool,
+}
+
+/// One neighbor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NeighborStatus {
+    /// Peer address.
+    pub address: IpAddr,
+    /// Configured description.
+    pub description: Option<String>,
+    /// Configured remote AS.
+    pub remote_as: RemoteAs,
+    /// AS from the peer's OPEN.
+    pub peer_as: Option<Asn>,
+    /// BGP Identifier from the peer's OPEN.
+    pub peer_id: Option<RouterId>,
+    /// Host name from the peer's FQDN capability.
+    pub peer_hostname: Option<String>,
+    /// FSM state.
+    pub state: State,
+    /// Seconds in the current state.
+    pub state_secs: f64,
+    /// Seconds since Established, while Established.
+    pub established_secs: Option<f64>,
+    /// Times the session reached Established.
+    pub established_transitions: u32,
+    /// ConnectRetryCounter (RFC 4271 §8.1.1).
+    pub connect_retry_counter: u32,
+    /// The TCP connection, if any.
+    pub connection: Option<ConnectionInfo>,
+    /// Negotiated hold time, seconds.
+    pub hold_time: Option<u16>,
+    /// Keepalive interval (before jitter), seconds.
+    pub keepalive_secs: Option<u64>,
+    /// What was negotiated in the OPEN exchange (kept after the session drops).
+    pub capabilities: Option<NegotiatedCapabilities>,
+    /// Message counters.
+    pub messages: MessageStats,
+    /// Prefix counters.
+    pub prefixes: PrefixCounts,
+    /// Last NOTIFICATION received from the peer.
+    pub last_notification_received: Option<NotificationInfo>,
+    /// Last NOTIFICATION sent to the peer.
+    pub last_notification_sent: Option<NotificationInfo>,
+    /// Why the session last went down.
+    pub last_error: Option<String>,
+}
+
+/// A TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConnectionInfo {
+    /// Our end.
+    pub local: SocketAddr,
+    /// The peer's end.
+    pub remote: SocketAddr,
+    /// Who opened it.
+    pub direction: Direction,
+}
+
+/// Capabilities in effect on the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NegotiatedCapabilities {
+    /// Both sides support 4-octet AS numbers (RFC 6793).
+    pub four_octet_as: bool,
+    /// Families both sides support, e.g. `ipv4-unicast`.
+    pub families: Vec<String>,
+    /// Route refresh (RFC 2918).
+    pub route_refresh: bool,
+    /// Enhanced route refresh (RFC 7313).
+    pub enhanced_route_refresh: bool,
+    /// Extended next hop pairs, e.g. `ipv4-unicast/ipv6` (RFC 8950).
+    pub extended_next_hop: Vec<String>,
+    /// We advertised graceful restart.
+    pub graceful_restart_local: bool,
+    /// The peer's graceful restart capability.
+    pub graceful_restart_peer: Option<GracefulRestartInfo>,
+}
+
+/// A graceful restart capability (RFC 4724 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct GracefulRestartInfo {
+    /// Restart Time, seconds.
+    pub restart_time: u16,
+    /// R bit.
+    pub restart_state: bool,
+    /// N bit (RFC 8538).
+    pub notification: bool,
+    /// Families and their F bits.
+    pub families: Vec<GracefulRestartFamily>,
+}
+
+/// One family of a graceful restart capability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct GracefulRestartFamily {
+    /// e.g. `ipv4-unicast`.
+    pub family: String,
+    /// F bit.
+    pub forwarding_state: bool,
+}
+
+/// Received and sent message counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MessageStats {
+    /// From the peer.
+    pub received: MessageCounts,
+    /// To the peer.
+    pub sent: MessageCounts,
+}
+
+/// Messages per type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MessageCounts {
+    /// OPEN.
+    pub open: u64,
+    /// UPDATE.
+    pub update: u64,
+    /// NOTIFICATION.
+    pub notification: u64,
+    /// KEEPALIVE.
+    pub keepalive: u64,
+    /// ROUTE-REFRESH.
+    pub route_refresh: u64,
+    /// All of the above.
+    pub total: u64,
+}
+
+/// Prefix counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PrefixCounts {
+    /// In the peer's Adj-RIB-In.
+    pub received: usize,
+    /// In the peer's Adj-RIB-Out.
+    pub advertised: usize,
+}
+
+/// A NOTIFICATION seen on a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NotificationInfo {
+    /// Error code.
+    pub code: u8,
+    /// Error subcode.
+    pub subcode: u8,
+    /// English name of code/subcode.
+    pub description: String,
+    /// RFC 9003 shutdown communication, if any.
+    pub communication: Option<String>,
+    /// Data field, hex.
+    pub data: String,
+    /// Seconds since it was sent or received.
+    pub age_secs: f64,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RouteEntry {
+    /// The peer it was received from or advertised to.
+    pub peer: IpAddr,
+    /// The prefix.
+    pub prefix: IpNet,
+    /// NEXT_HOP (or the MP_REACH next hop).
+    pub next_hop: Option<IpAddr>,
+    /// AS path as text.
+    pub as_path: String,
+    /// `igp`, `egp` or `incomplete`.
+    pub origin: Option<String>,
+    /// MULTI_EXIT_DISC.
+    pub med: Option<u32>,
+    /// LOCAL_PREF.
+    pub local_pref: Option<u32>,
+    /// Communities as `asn:value`.
+    pub communities: Vec<String>,
+}
+
+// ===== Server =====
+
+/// A control socket failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Binding the socket failed.
+    #[error("failed to bind control socket {path}: {source}")]
+    Bind {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Talking to the socket failed.
+    #[error("failed to query control socket {path}: {source}")]
+    Io {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The answer was not valid JSON of the expected shape.
+    #[error("failed to parse control socket answer from {path}: {source}")]
+    Parse {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        source: serde_json::Error,
+    },
+}
+
+/// Binds the control socket, replacing a stale socket file and creating the directory.
+pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    let err = |source| ControlError::Bind {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    UnixListener::bind(path).map_err(err)
+}
+
+/// Accepts control connections forever, forwarding each request to the owner loop.
+pub async fn serve(listener: UnixListener, owner: mpsc::Sender<Input>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle_client(stream, owner.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket accept failed");
+                // Avoid a hot loop on persistent errors (EMFILE); this is not a wait for a
+                // condition, just pacing.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle_client(stream: UnixStream, owner: mpsc::Sender<Input>) {
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(rd);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bounded read: a line longer than MAX_REQUEST_LEN is answered with an error and the
+        // connection closed.
+        let mut limited = (&mut lines).take(MAX_REQUEST_LEN as u64 + 1);
+        let n = match limited.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let too_long = n > MAX_REQUEST_LEN;
+        let response = if too_long {
+            Response::error("request line too long")
+        } else {
+            match serde_json::from_slice::<Request>(&line) {
+                Ok(request) => ask_owner(&owner, request).await,
+                Err(e) => Response::error(format!("bad request: {e}")),
+            }
+        };
+        let mut text = serde_json::to_vec(&response)
+            .unwrap_or_else(|_| br#"{"ok":false,"error":"failed to serialise answer"}"#.to_vec());
+        text.push(b'\n');
+        if wr.write_all(&text).await.is_err() || too_long {
+            return;
+        }
+    }
+}
+
+async fn ask_owner(owner: &mpsc::Sender<Input>, request: Request) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if owner.send(Input::Control { request, reply }).await.is_err() {
+        return Response::error("daemon is shutting down");
+    }
+    answer
+        .await
+        .unwrap_or_else(|_| Response::error("daemon is shutting down"))
+}
+
+// ===== Client =====
+
+/// Sends one request and reads one answer (blocking; no async runtime needed).
+pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Response, ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_vec(req).map_err(|source| ControlError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).map_err(io)?;
+    serde_json::from_str(&answer).map_err(|source| ControlError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Formats bytes as lowercase hex.
+pub fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_from_the_documented_json() {
+        let cases = [
+            (r#"{"cmd":"status"}"#, Request::Status),
+            (r#"{"cmd":"neighbors"}"#, Request::Neighbors { peer: None }),
+            (
+                r#"{"cmd":"neighbors","peer":"10.0.0.2"}"#,
+                Request::Neighbors {
+                    peer: Some("10.0.0.2".parse().unwrap()),
+                },
+            ),
+            (
+                r#"{"cmd":"routes","dir":"received"}"#,
+                Request::Routes {
+                    dir: RouteDir::Received,
+                    peer: None,
+                },
+            ),
+            (
+                r#"{"cmd":"routes","dir":"advertised","peer":"::1"}"#,
+                Request::Routes {
+                    dir: RouteDir::Advertised,
+                    peer: Some("::1".parse().unwrap()),
+                },
+            ),
+            (
+                r#"{"cmd":"announce","prefix":"10.9.0.0/24"}"#,
+                Request::Announce {
+                    prefix: "10.9.0.0/24".parse().unwrap(),
+                },
+            ),
+        ];
+        for (json, want) in cases {
+            let got: Request = serde_json::from_str(json).unwrap();
+            assert_eq!(got, want);
+            let back: Request =
+                serde_json::from_str(&serde_json::to_string(&got).unwrap()).unwrap();
+            assert_eq!(back, want);
+        }
+        for bad in [
+            r#"{"cmd":"nope"}"#,
+            r#"{"cmd":"routes"}"#,
+            r#"{"cmd":"neighbors","x":1}"#,
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_response_shape() {
+        let json = serde_json::to_string(&Response::error("nope")).unwrap();
+        assert_eq!(json, r#"{"ok":false,"error":"nope"}"#);
+        assert_eq!(
+            serde_json::to_string(&Response::ok()).unwrap(),
+            r#"{"ok":true}"#
+        );
+    }
+
+    #[test]
+    fn neighbor_status_round_trips_with_kebab_keys() {
+        let n = NeighborStatus {
+            address: "127.0.0.2".parse().unwrap(),
+            description: None,
+            remote_as: RemoteAs::Internal,
+            peer_as: Some(Asn(65001)),
+            peer_id: None,
+            peer_hostname: None,
+            state: State::OpenConfirm,
+            state_secs: 1.5,
+            established_secs: None,
+            established_transitions: 0,
+            connect_retry_counter: 2,
+            connection: None,
+            hold_time: Some(9),
+            keepalive_secs: Some(3),
+            capabilities: None,
+            messages: MessageStats::default(),
+            prefixes: PrefixCounts::default(),
+            last_notification_received: None,
+            last_notification_sent: None,
+            last_error: None,
+        };
+        let json = serde_json::to_value(&n).unwrap();
+        assert_eq!(json["state"], "open-confirm");
+        assert_eq!(json["remote-as"], "internal");
+        assert_eq!(json["connect-retry-counter"], 2);
+        assert_eq!(json["messages"]["received"]["route-refresh"], 0);
+        let back: NeighborStatus = serde_json::from_value(json).unwrap();
+        assert_eq!(back, n);
+    }
+}

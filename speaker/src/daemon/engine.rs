@@ -1,0 +1,187 @@
+//! The seam between sessions and routing: the owner loop calls a [`RouteEngine`] whenever routes
+//! may change and sends what it returns.
+//!
+//! ```text
+//!   UPDATE received ──► engine.update_received(peer, update) ──► Vec<Outgoing> ──► UPDATEs per peer
+//!   Established     ──► engine.peer_up(&PeerInfo)            ──► initial routes + End-of-RIB
+//!   session down    ──► engine.peer_down(peer)               ──► withdrawals to the others
+//!   ROUTE-REFRESH   ──► engine.route_refresh(peer, family)   ──► Adj-RIB-Out again
+//!   control socket  ──► engine.originate / withdraw_originated / routes
+//! ```
+//!
+//! The engine is pure (no I/O, no clock): it gets decoded UPDATEs (RFC 7606 actions already
+//! applied by the wire crate) and returns wire UPDATEs ready to encode. It decides grouping
+//! (many prefixes per UPDATE) and when each End-of-RIB is sent (RFC 4724 §2; a GR-aware engine
+//! may defer it). The owner splits an UPDATE that does not fit the session's maximum message
+//! size, so engines may group generously.
+//!
+//! [`super::origin::OriginEngine`] is the placeholder implementation (Adj-RIB-In per peer, only
+//! configured prefixes announced); the RIB module replaces it by implementing this trait.
+
+use std::net::IpAddr;
+
+use fabric_bgp_wire::{
+    AfiSafi, Asn, CodecContext, GracefulRestart, MpNlri, MpReach, MpUnreach, RouterId, Update,
+};
+use ipnet::IpNet;
+
+use crate::config::Neighbor;
+use crate::control::{PrefixCounts, RouteDir, RouteEntry};
+
+/// What the engine knows about an Established peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Peer address (the neighbor key).
+    pub address: IpAddr,
+    /// Our address on the session (the natural NEXT_HOP, RFC 4271 §5.1.3).
+    pub local_address: IpAddr,
+    /// Our AS.
+    pub local_as: Asn,
+    /// Our BGP Identifier.
+    pub local_id: RouterId,
+    /// The peer's AS from its OPEN.
+    pub peer_as: Asn,
+    /// The peer's BGP Identifier.
+    pub peer_id: RouterId,
+    /// What the OPEN exchange negotiated: families, 4-octet AS, ADD-PATH, extended next hop.
+    pub codec: CodecContext,
+    /// The neighbor's configuration, including the routing settings (next-hop-self, RR client,
+    /// policies, default-originate, allowas-in).
+    pub neighbor: Neighbor,
+    /// The peer's graceful restart capability, if it sent one.
+    pub peer_graceful_restart: Option<GracefulRestart>,
+}
+
+impl PeerInfo {
+    /// Whether the peer is in our AS.
+    pub fn is_internal(&self) -> bool {
+        self.peer_as == self.local_as
+    }
+}
+
+/// UPDATEs to send to one peer, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The peer.
+    pub peer: IpAddr,
+    /// The UPDATEs.
+    pub updates: Vec<Update>,
+}
+
+/// Routing logic driven by the owner loop. See the module docs for when each method is called.
+pub trait RouteEngine: Send {
+    /// The peer reached Established: return its initial routes and End-of-RIB markers.
+    fn peer_up(&mut self, peer: &PeerInfo) -> Vec<Outgoing>;
+    /// The peer left Established: forget its routes, return what the other peers must hear.
+    fn peer_down(&mut self, peer: IpAddr) -> Vec<Outgoing>;
+    /// An UPDATE (possibly an End-of-RIB) arrived from an Established peer.
+    fn update_received(&mut self, peer: IpAddr, update: Update) -> Vec<Outgoing>;
+    /// The peer asked for `family` again (RFC 2918); the owner adds the RFC 7313 BoRR/EoRR.
+    fn route_refresh(&mut self, peer: IpAddr, family: AfiSafi) -> Vec<Outgoing>;
+    /// Start originating `prefix`.
+    fn originate(&mut self, prefix: IpNet) -> Vec<Outgoing>;
+    /// Stop originating `prefix`.
+    fn withdraw_originated(&mut self, prefix: IpNet) -> Vec<Outgoing>;
+    /// The prefixes we originate.
+    fn originated(&self) -> Vec<IpNet>;
+    /// Routes in Adj-RIB-In (received) or Adj-RIB-Out (advertised), of one or every peer.
+    fn routes(&self, dir: RouteDir, peer: Option<IpAddr>) -> Vec<RouteEntry>;
+    /// How many prefixes the peer's Adj-RIB-In and Adj-RIB-Out hold.
+    fn prefix_counts(&self, peer: IpAddr) -> PrefixCounts;
+}
+
+/// Splits an UPDATE that exceeds the session's maximum message size into two smaller ones with
+/// the same meaning: withdrawals go first (as within one UPDATE, RFC 4271 §4.3), announced
+/// prefixes are halved with the attributes repeated. `None` when nothing can be split off.
+pub fn split_update(u: &Update) -> Option<(Update, Update)> {
+    fn halve<T: Clone>(v: &[T]) -> (Vec<T>, Vec<T>) {
+        let (a, b) = v.split_at(v.len() / 2);
+        (a.to_vec(), b.to_vec())
+    }
+    fn halve_mp(n: &MpNlri) -> Option<(MpNlri, MpNlri)> {
+        match n {
+            MpNlri::Ipv4(v) if v.len() > 1 => {
+                let (a, b) = halve(v);
+                Some((MpNlri::Ipv4(a), MpNlri::Ipv4(b)))
+            }
+            MpNlri::Ipv6(v) if v.len() > 1 => {
+                let (a, b) = halve(v);
+                Some((MpNlri::Ipv6(a), MpNlri::Ipv6(b)))
+            }
+            _ => None,
+        }
+    }
+    let attrs = &u.attributes;
+    let announces = !u.nlri.is_empty() || attrs.mp_reach.is_some() || attrs.mp_unreach.is_some();
+    // 1. Withdrawn Routes field: half of it (or all of it, if there is more) in a withdraw-only
+    //    UPDATE first.
+    if u.withdrawn.len() > 1 || (!u.withdrawn.is_empty() && announces) {
+        let (first, rest) = if u.withdrawn.len() > 1 && !announces {
+            halve(&u.withdrawn)
+        } else {
+            (u.withdrawn.clone(), Vec::new())
+        };
+        let withdraw = Update {
+            withdrawn: first,
+            ..Update::default()
+        };
+        return Some((
+            withdraw,
+            Update {
+                withdrawn: rest,
+                ..u.clone()
+            },
+        ));
+    }
+    // 2. NLRI field: halve it; MP attributes stay with the first half.
+    if u.nlri.len() > 1 {
+        let (a, b) = halve(&u.nlri);
+        let first = Update {
+            nlri: a,
+            ..u.clone()
+        };
+        let mut second = Update {
+            nlri: b,
+            ..u.clone()
+        };
+        second.attributes.mp_reach = None;
+        second.attributes.mp_unreach = None;
+        return Some((first, second));
+    }
+    // 3. MP_UNREACH_NLRI: a withdraw-only UPDATE with half of it.
+    if let Some(unreach) = &attrs.mp_unreach {
+        if let Some((a, b)) = halve_mp(&unreach.withdrawn) {
+            let mut first = Update::default();
+            first.attributes.mp_unreach = Some(MpUnreach {
+                withdrawn: a,
+                ..unreach.clone()
+            });
+            let mut second = u.clone();
+            second.attributes.mp_unreach = Some(MpUnreach {
+                withdrawn: b,
+                ..unreach.clone()
+            });
+            return Some((first, second));
+        }
+    }
+    // 4. MP_REACH_NLRI: halve it, attributes repeated.
+    if let Some(reach) = &attrs.mp_reach {
+        if let Some((a, b)) = halve_mp(&reach.nlri) {
+            let mut first = u.clone();
+            first.attributes.mp_reach = Some(MpReach {
+                nlri: a,
+                ..reach.clone()
+            });
+            let mut second = u.clone();
+            second.withdrawn.clear();
+            second.nlri.clear();
+            second.attributes.mp_unreach = None;
+            second.attributes.mp_reach = Some(MpReach {
+                nlri: b,
+                ..reach.clone()
+            });
+            return Some((first, second));
+        }
+    }
+    None
+}
