@@ -215,6 +215,19 @@ pub struct RawUpdate {
 }
 
 impl RawUpdate {
+    /// The raw form of a typed UPDATE as encoded for `ctx`, to start from a valid message and
+    /// then break it (change flags, repeat or drop attributes, override lengths).
+    pub fn from_update(update: &crate::update::Update, ctx: &CodecContext) -> RawUpdate {
+        let mut body = Vec::new();
+        update.encode_body(ctx, &mut body);
+        // The encoder writes consistent lengths, so parsing its output cannot fail; fall back to
+        // an opaque body rather than panic.
+        RawUpdate::parse(&body).unwrap_or(RawUpdate {
+            nlri: body,
+            ..RawUpdate::default()
+        })
+    }
+
     /// The UPDATE body.
     pub fn body(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -305,6 +318,28 @@ mod tests {
         let body = u.body();
         assert_eq!(&body[..4], &[0, 0, 0, 4 + 4 + 5]);
         assert_eq!(RawUpdate::parse(&body), Some(u));
+    }
+
+    #[test]
+    fn from_update_then_break_flags() {
+        use crate::attribute::{Origin, PathAttributes};
+        let u = crate::update::Update::announce_ipv4(
+            PathAttributes {
+                origin: Some(Origin::Igp),
+                ..PathAttributes::default()
+            },
+            vec!["10.0.0.0/8".parse::<ipnet::Ipv4Net>().unwrap().into()],
+        );
+        let ctx = CodecContext::four_octet();
+        let mut raw = RawUpdate::from_update(&u, &ctx);
+        assert_eq!(
+            raw.attributes,
+            vec![RawAttribute::new(flags::WELL_KNOWN, 1u8, [0])]
+        );
+        assert_eq!(raw.nlri, [8, 10]);
+        raw.attributes[0].flags = flags::OPTIONAL;
+        let d = crate::update::Update::decode(&raw.body(), &ctx).unwrap();
+        assert_eq!(d.action, Some(crate::error::ErrorAction::TreatAsWithdraw));
     }
 
     #[test]
