@@ -11,6 +11,11 @@ mod export;
 pub mod model;
 pub mod render;
 
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
 pub use diff::{diff, diff_all, render_diffs, DiffKind, FibDiff};
 pub use model::{
     expected_fibs, simulate, summaries, ExpectedFibs, NodeResult, PathAttrs, RejectReason,
