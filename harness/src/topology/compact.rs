@@ -78,7 +78,7 @@ pub(crate) fn expand(f: &TopologyFile, design: Design, mtu: u32) -> Result<Expan
         .unwrap_or_else(|| Pos::root("spines"));
     if spines as usize > MAX_NODES {
         return Err(spines_pos.err(ErrorKind::Invalid(format!(
-            "{spines} spines is more than the {MAX_NODES} nodes a lab can hold"
+            "{spines} spines: more than {MAX_NODES} nodes; a lab this size cannot run"
         ))));
     }
     for i in 1..=spines {

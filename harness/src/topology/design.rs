@@ -104,7 +104,6 @@ fn behaviours(
 }
 
 /// A side of a session from its behaviour and addresses.
-#[allow(clippy::too_many_arguments)]
 fn side(
     me: &NodePlan,
     local: IpAddr,
@@ -132,7 +131,10 @@ fn side(
 }
 
 /// Build a session between nodes `x` (session side a) and `y` (side b).
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "two ends of a session, each node + address + interface; a struct would only rename them"
+)]
 fn session(
     design: Design,
     link: LinkId,
@@ -243,26 +245,29 @@ pub(crate) fn routing(
     nodes: &[NodePlan],
     sessions: &[SessionPlan],
 ) -> Vec<RoutingPolicy> {
+    // One pass over the sessions: eBGP peer ASes and whether the node reflects.
+    let mut seen: BTreeMap<&NodeId, (BTreeSet<u32>, bool)> = BTreeMap::new();
+    for s in sessions {
+        for (me, peer) in [(&s.a, &s.b), (&s.b, &s.a)] {
+            let e = seen.entry(&me.node).or_default();
+            e.1 |= me.rr_client;
+            if !s.ibgp {
+                e.0.insert(peer.local_as.0);
+            }
+        }
+    }
     nodes
         .iter()
         .map(|n| {
-            let mut ebgp_peer_as = BTreeSet::new();
-            let mut reflects = false;
-            for s in sessions {
-                for (me, peer) in [(&s.a, &s.b), (&s.b, &s.a)] {
-                    if me.node == n.id {
-                        reflects |= me.rr_client;
-                        if !s.ibgp {
-                            ebgp_peer_as.insert(peer.local_as);
-                        }
-                    }
-                }
-            }
+            let (ebgp_peer_as, reflects) = seen
+                .get(&n.id)
+                .map(|(a, r)| (a.len(), *r))
+                .unwrap_or((0, false));
             let multipath_relax = match (design, n.role) {
                 (_, Role::External) => false,
                 (Design::AsPerServer, _) => true,
                 // ToRs see the same prefix from spines in different ASes (per-spine ASNs).
-                (_, Role::Tor) => ebgp_peer_as.len() > 1,
+                (_, Role::Tor) => ebgp_peer_as > 1,
                 _ => false,
             };
             RoutingPolicy {
@@ -280,6 +285,14 @@ pub(crate) fn routing(
 pub(crate) fn static_routes(nodes: &[NodePlan], links: &[LinkPlan]) -> Vec<StaticRoute> {
     let mut out = Vec::new();
     let by_id: BTreeMap<&NodeId, &NodePlan> = nodes.iter().map(|n| (&n.id, n)).collect();
+    // (from, to) -> (from's interface, to's address) for every link.
+    let mut adj: BTreeMap<(&NodeId, &NodeId), (&str, Ipv4Addr)> = BTreeMap::new();
+    for l in links {
+        adj.entry((&l.a.node, &l.b.node))
+            .or_insert((&l.a.ifname, l.b.v4.addr()));
+        adj.entry((&l.b.node, &l.a.node))
+            .or_insert((&l.b.ifname, l.a.v4.addr()));
+    }
     for rack in rr_racks(nodes) {
         let tors: Vec<&NodePlan> = nodes
             .iter()
@@ -289,14 +302,11 @@ pub(crate) fn static_routes(nodes: &[NodePlan], links: &[LinkPlan]) -> Vec<Stati
             .iter()
             .filter(|n| n.rack == Some(rack) && matches!(n.role, Role::Node | Role::RouteReflector))
             .collect();
-        // (member, tor) -> (member's end, tor's end)
         let hop = |from: &NodeId, to: &NodeId| -> Option<StaticNextHop> {
-            links.iter().find_map(|l| {
-                let (me, far) = l.ends_from(from)?;
-                (&far.node == to).then(|| StaticNextHop {
-                    via: far.v4.addr(),
-                    ifname: me.ifname.clone(),
-                })
+            let (ifname, via) = adj.get(&(from, to))?;
+            Some(StaticNextHop {
+                via: *via,
+                ifname: ifname.to_string(),
             })
         };
         let host = |a: Ipv4Addr| ipnet::Ipv4Net::new(a, 32).unwrap_or_default();

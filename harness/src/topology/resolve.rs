@@ -10,7 +10,7 @@ use super::addressing;
 use super::asn;
 use super::compact;
 use super::design;
-use super::draft::{At, Draft, DraftPool};
+use super::draft::{At, Draft, DraftPool, MAX_PODS};
 use super::error::{self, ErrorKind, Pos, Problem};
 use super::explicit;
 use super::model::{RoleSpeakers, TopologyFile};
@@ -238,6 +238,37 @@ fn check_rr_racks(d: &Draft) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Reflection is iBGP (RFC 4456): in a rack with RR nodes, the ToRs, RRs and nodes must all be
+/// in the RR's AS.
+fn check_rr_rack_asns(d: &Draft, asns: &[fabric_bgp_wire::Asn]) -> Result<(), Problem> {
+    let mut rack_as = std::collections::BTreeMap::new();
+    for (n, a) in d.nodes.iter().zip(asns) {
+        if n.role == Role::RouteReflector {
+            if let Some(r) = n.rack {
+                rack_as.entry(r).or_insert((n.name.as_str(), *a));
+            }
+        }
+    }
+    for (n, a) in d.nodes.iter().zip(asns) {
+        let Some(&(rr, rr_as)) = n.rack.and_then(|r| rack_as.get(&r)) else {
+            continue;
+        };
+        if *a != rr_as {
+            let pos = n
+                .asn
+                .as_ref()
+                .map(|x| x.pos.clone())
+                .unwrap_or(n.pos.clone());
+            return Err(pos.err(ErrorKind::Invalid(format!(
+                "`{}` is in AS {a} but its rack's route reflector `{rr}` is in AS {rr_as}; \
+                 reflection needs one AS per rack",
+                n.name
+            ))));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn resolve(text: &str, source_name: &str, opts: &LoadOptions) -> Result<Plan, Problem> {
     let f = deserialize(text)?;
     let design = opts
@@ -246,8 +277,18 @@ pub(crate) fn resolve(text: &str, source_name: &str, opts: &LoadOptions) -> Resu
         .unwrap_or(Design::AsPerRack);
     let d = draft(&f, plan_name(&f, source_name), design)?;
     check_rr_racks(&d)?;
+    let mut total_pods: usize = 0;
+    for n in &d.nodes {
+        total_pods = total_pods.saturating_add(n.pods as usize);
+        if total_pods > MAX_PODS {
+            return Err(n.pos.err(ErrorKind::Invalid(format!(
+                "more than {MAX_PODS} pods in total; a lab this size cannot run"
+            ))));
+        }
+    }
 
     let asns = asn::assign(&d, f.as_plan.as_ref())?;
+    check_rr_rack_asns(&d, &asns)?;
     let ranges = addressing::ranges(f.addressing.as_ref())?;
     let loopbacks = addressing::loopbacks(&ranges, d.nodes.len())?;
     let link_addrs = addressing::link_addrs(&ranges, d.links.len())?;
