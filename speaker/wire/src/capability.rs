@@ -211,11 +211,10 @@ impl Capability {
                 let safi = Safi::from_code(r.u8()?);
                 return exact(r, Capability::Multiprotocol(AfiSafi { afi, safi }));
             }
-            CapabilityCode::RouteRefresh => return exact(r, Capability::RouteRefresh),
-            CapabilityCode::EnhancedRouteRefresh => {
-                return exact(r, Capability::EnhancedRouteRefresh)
-            }
-            CapabilityCode::ExtendedMessage => return exact(r, Capability::ExtendedMessage),
+            // These carry no value; padding some speakers add is ignored (FRR accepts it too).
+            CapabilityCode::RouteRefresh => Capability::RouteRefresh,
+            CapabilityCode::EnhancedRouteRefresh => Capability::EnhancedRouteRefresh,
+            CapabilityCode::ExtendedMessage => Capability::ExtendedMessage,
             CapabilityCode::FourOctetAs => {
                 let asn = Asn(r.u32()?);
                 return exact(r, Capability::FourOctetAs(asn));
@@ -495,5 +494,9 @@ mod tests {
             }]
         );
         assert_eq!(Capability::decode_list(&[65, 4, 0, 1]), None);
+        assert_eq!(
+            Capability::decode_list(&[2, 2, 0, 0]),
+            Some(vec![Capability::RouteRefresh])
+        );
     }
 }
