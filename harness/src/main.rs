@@ -1,5 +1,5 @@
-//! The `fabriclab` command line.
+//! The `fabriclab` command line; everything lives in [`fabriclab::cli`].
 
-fn main() {
-    println!("fabriclab: under construction");
+fn main() -> std::process::ExitCode {
+    fabriclab::cli::main()
 }
