@@ -694,12 +694,14 @@ impl Update {
         // RFC 7606 §3(d): well-known mandatory attributes, required only when there is NLRI.
         let has_reach = !nlri.is_empty() || p.attrs.mp_reach.is_some();
         if has_reach {
-            let mut required = vec![AttrCode::Origin, AttrCode::AsPath];
-            if !nlri.is_empty() {
-                required.push(AttrCode::NextHop);
-            }
-            for code in required {
-                if !seen.contains(code.code()) {
+            // NEXT_HOP only describes the NLRI field; MP_REACH_NLRI carries its own.
+            let required = [
+                (AttrCode::Origin, true),
+                (AttrCode::AsPath, true),
+                (AttrCode::NextHop, !nlri.is_empty()),
+            ];
+            for (code, needed) in required {
+                if needed && !seen.contains(code.code()) {
                     p.errors.push(
                         DecodeError::update(
                             UpdateSubcode::MissingWellKnownAttribute,
