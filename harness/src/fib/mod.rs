@@ -5,4 +5,7 @@
 pub mod entry;
 pub mod reader;
 
+#[cfg(test)]
+mod root_tests;
+
 pub use entry::{FamilyFilter, FibRoute, FibSummary, NextHop, NodeFib, RouteKind, RouteProto};

@@ -453,3 +453,252 @@ impl Stream for RouteEvents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use netlink_packet_route::route::RouteProtocol;
+
+    use super::*;
+
+    fn links() -> BTreeMap<u32, String> {
+        [
+            (2, "e0".to_string()),
+            (3, "e1".to_string()),
+            (7, "cali0".to_string()),
+        ]
+        .into()
+    }
+
+    fn msg(
+        dst: &str,
+        kind: RouteType,
+        proto: RouteProtocol,
+        attrs: Vec<RouteAttribute>,
+    ) -> RouteMessage {
+        let net: IpNet = dst.parse().expect("prefix");
+        let mut m = RouteMessage::default();
+        m.header.address_family = match net {
+            IpNet::V4(_) => AddressFamily::Inet,
+            IpNet::V6(_) => AddressFamily::Inet6,
+        };
+        m.header.destination_prefix_length = net.prefix_len();
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.protocol = proto;
+        m.header.kind = kind;
+        if net.prefix_len() > 0 {
+            m.attributes
+                .push(RouteAttribute::Destination(RouteAddress::from(net.addr())));
+        }
+        m.attributes.extend(attrs);
+        m
+    }
+
+    fn gw4(a: [u8; 4]) -> RouteAttribute {
+        RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::from(a)))
+    }
+
+    fn hop(a: [u8; 4], oif: u32) -> RouteNextHop {
+        let mut h = RouteNextHop::default();
+        h.interface_index = oif;
+        h.attributes.push(gw4(a));
+        h
+    }
+
+    fn route(m: &RouteMessage) -> FibRoute {
+        match convert(m, &links()) {
+            Ok(Ok(r)) => r,
+            other => panic!("not converted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_gateway_route() {
+        let m = msg(
+            "10.1.0.0/26",
+            RouteType::Unicast,
+            RouteProtocol::Bird,
+            vec![
+                gw4([10, 0, 0, 1]),
+                RouteAttribute::Oif(2),
+                RouteAttribute::Priority(32),
+            ],
+        );
+        let r = route(&m);
+        assert_eq!(
+            r.to_string(),
+            "10.1.0.0/26 via 10.0.0.1 dev e0 proto bird metric 32"
+        );
+    }
+
+    #[test]
+    fn multipath_route_reads_every_leg() {
+        let m = msg(
+            "10.2.0.0/26",
+            RouteType::Unicast,
+            RouteProtocol::Bgp,
+            vec![RouteAttribute::MultiPath(vec![
+                hop([10, 0, 0, 3], 3),
+                hop([10, 0, 0, 1], 2),
+            ])],
+        );
+        assert_eq!(
+            route(&m).kind.to_string(),
+            "via 10.0.0.1 dev e0, via 10.0.0.3 dev e1"
+        );
+    }
+
+    #[test]
+    fn on_link_default_blackhole_and_unknown_interfaces() {
+        let pod = msg(
+            "10.1.0.1/32",
+            RouteType::Unicast,
+            RouteProtocol::Boot,
+            vec![RouteAttribute::Oif(7)],
+        );
+        assert_eq!(
+            route(&pod).kind,
+            RouteKind::unicast([NextHop::dev("cali0")])
+        );
+        let dflt = msg(
+            "0.0.0.0/0",
+            RouteType::Unicast,
+            RouteProtocol::Bgp,
+            vec![gw4([10, 0, 0, 1]), RouteAttribute::Oif(9)],
+        );
+        let r = route(&dflt);
+        assert_eq!(r.to_string(), "0.0.0.0/0 via 10.0.0.1 dev if9 proto bgp");
+        let bh = msg(
+            "10.1.0.0/26",
+            RouteType::BlackHole,
+            RouteProtocol::Bird,
+            vec![],
+        );
+        assert_eq!(route(&bh).kind, RouteKind::Blackhole);
+        let v6 = msg(
+            "::/0",
+            RouteType::Unreachable,
+            RouteProtocol::Static,
+            vec![],
+        );
+        assert_eq!(route(&v6).prefix, "::/0".parse::<IpNet>().expect("v6"));
+    }
+
+    #[test]
+    fn kernel_routes_other_tables_and_clones_are_skipped() {
+        let connected = msg(
+            "10.0.0.0/31",
+            RouteType::Unicast,
+            RouteProtocol::Kernel,
+            vec![RouteAttribute::Oif(2)],
+        );
+        assert!(matches!(
+            convert(&connected, &links()),
+            Ok(Err(Skip::KernelOwned(RouteProto::Kernel)))
+        ));
+        let mut local = msg("10.0.0.0/32", RouteType::Local, RouteProtocol::Boot, vec![]);
+        local.header.table = 255;
+        assert!(matches!(
+            convert(&local, &links()),
+            Ok(Err(Skip::OtherTable(255)))
+        ));
+        let mut big_table = msg(
+            "10.9.0.0/24",
+            RouteType::Unicast,
+            RouteProtocol::Boot,
+            vec![RouteAttribute::Table(1000)],
+        );
+        big_table.header.table = 252; // RT_TABLE_COMPAT: the real id is in RTA_TABLE.
+        assert!(matches!(
+            convert(&big_table, &links()),
+            Ok(Err(Skip::OtherTable(1000)))
+        ));
+        let mut cloned = msg(
+            "2001:db8::1/128",
+            RouteType::Unicast,
+            RouteProtocol::Boot,
+            vec![RouteAttribute::Oif(2)],
+        );
+        cloned.header.flags = RouteFlags::Cloned;
+        assert!(matches!(convert(&cloned, &links()), Ok(Err(Skip::Cloned))));
+    }
+
+    #[test]
+    fn nexthop_object_without_expansion_is_an_error() {
+        let m = msg(
+            "10.2.0.0/26",
+            RouteType::Unicast,
+            RouteProtocol::Bgp,
+            vec![RouteAttribute::NhId(17)],
+        );
+        assert!(matches!(
+            convert(&m, &links()),
+            Err(FibReadError::NexthopObject { id: 17, .. })
+        ));
+    }
+
+    #[test]
+    fn assemble_keeps_lowest_metric_and_merges_v6_multipath_pieces() {
+        let v6gw = |last: u16| {
+            RouteAttribute::Gateway(RouteAddress::Inet6(Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 0, 0, 0, 0, last,
+            )))
+        };
+        let msgs = vec![
+            msg(
+                "10.5.0.0/24",
+                RouteType::Unicast,
+                RouteProtocol::Boot,
+                vec![
+                    gw4([10, 0, 0, 3]),
+                    RouteAttribute::Oif(3),
+                    RouteAttribute::Priority(20),
+                ],
+            ),
+            msg(
+                "10.5.0.0/24",
+                RouteType::Unicast,
+                RouteProtocol::Boot,
+                vec![
+                    gw4([10, 0, 0, 1]),
+                    RouteAttribute::Oif(2),
+                    RouteAttribute::Priority(10),
+                ],
+            ),
+            msg(
+                "2001:db8:1::/64",
+                RouteType::Unicast,
+                RouteProtocol::Bgp,
+                vec![
+                    v6gw(1),
+                    RouteAttribute::Oif(2),
+                    RouteAttribute::Priority(1024),
+                ],
+            ),
+            msg(
+                "2001:db8:1::/64",
+                RouteType::Unicast,
+                RouteProtocol::Bgp,
+                vec![
+                    v6gw(3),
+                    RouteAttribute::Oif(3),
+                    RouteAttribute::Priority(1024),
+                ],
+            ),
+        ];
+        let read = assemble(&msgs, &links()).expect("assemble");
+        let v4: IpNet = "10.5.0.0/24".parse().expect("p");
+        assert_eq!(read.fib.get(&v4).map(|r| r.metric), Some(Some(10)));
+        assert_eq!(read.shadowed.len(), 1);
+        assert_eq!(read.shadowed.first().and_then(|r| r.metric), Some(20));
+        let v6: IpNet = "2001:db8:1::/64".parse().expect("p");
+        assert_eq!(
+            read.fib
+                .get(&v6)
+                .and_then(|r| r.kind.nexthops())
+                .map(|h| h.len()),
+            Some(2)
+        );
+    }
+}
