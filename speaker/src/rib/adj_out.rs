@@ -13,14 +13,15 @@ use fabric_bgp_wire::AfiSafi;
 use ipnet::IpNet;
 
 use crate::rib::attrs::PathAttrs;
+use crate::rib::prefix_map::PrefixMap;
 
 /// One family's advertised and pending state.
 #[derive(Debug, Default)]
 pub(crate) struct FamilyOut {
     /// Advertised: prefix -> attributes sent (interned).
-    pub sent: BTreeMap<IpNet, Arc<PathAttrs>>,
+    pub sent: PrefixMap<Arc<PathAttrs>>,
     /// Not yet sent: prefix -> desired attributes (`None` = withdraw).
-    pub pending: BTreeMap<IpNet, Option<Arc<PathAttrs>>>,
+    pub pending: PrefixMap<Option<Arc<PathAttrs>>>,
     /// End-of-RIB is owed after the initial table (RFC 4724 §2).
     pub eor_pending: bool,
 }
@@ -80,7 +81,7 @@ impl AdjRibOut {
     }
 
     /// What was advertised for `family`.
-    pub fn sent(&self, family: AfiSafi) -> impl Iterator<Item = (&IpNet, &Arc<PathAttrs>)> {
+    pub fn sent(&self, family: AfiSafi) -> impl Iterator<Item = (IpNet, &Arc<PathAttrs>)> {
         self.families
             .get(&family)
             .into_iter()

@@ -498,7 +498,7 @@ impl<R: NextHopResolver> Rib<R> {
                     t.routes
                         .iter()
                         .filter(|(_, d)| d.path_from(src).is_some())
-                        .map(|(p, _)| *p)
+                        .map(|(p, _)| p)
                         .collect()
                 })
                 .unwrap_or_default();
@@ -713,7 +713,7 @@ impl<R: NextHopResolver> Rib<R> {
             .get(family)
             .into_iter()
             .flat_map(|t| t.routes.iter())
-            .filter_map(|(p, d)| view(p, d))
+            .filter_map(|(p, d)| view(&p, d))
     }
 
     /// Every path for `prefix` with why it is or is not selected.
@@ -806,7 +806,7 @@ impl<R: NextHopResolver> Rib<R> {
             .flat_map(|t| t.routes.iter())
             .filter_map(|(p, d)| {
                 d.path_from(src)
-                    .map(|x| (*p, Arc::clone(&x.attrs), x.rejection))
+                    .map(|x| (p, Arc::clone(&x.attrs), x.rejection))
             })
             .collect()
     }
@@ -819,7 +819,7 @@ impl<R: NextHopResolver> Rib<R> {
             .map(|p| {
                 p.out
                     .sent(family)
-                    .map(|(k, v)| (*k, Arc::clone(v)))
+                    .map(|(k, v)| (k, Arc::clone(v)))
                     .collect()
             })
             .unwrap_or_default()
@@ -893,17 +893,17 @@ impl<R: NextHopResolver> Rib<R> {
             return;
         };
         let mut desired: Vec<(IpNet, Option<Arc<PathAttrs>>)> = Vec::new();
-        for (prefix, dest) in &table.routes {
+        for (prefix, dest) in table.routes.iter() {
             let d = export_for(
                 &self.peers,
                 &self.config,
                 &mut self.store,
                 &mut self.export_cache,
                 idx,
-                prefix,
+                &prefix,
                 dest.best(),
             );
-            desired.push((*prefix, d));
+            desired.push((prefix, d));
         }
         // Default-originate does not need a default in the RIB.
         if let Some(dp) = default_prefix(family) {
@@ -927,7 +927,7 @@ impl<R: NextHopResolver> Rib<R> {
         let stale: Vec<IpNet> = peer
             .out
             .sent(family)
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .filter(|p| !table.routes.contains_key(p) && Some(*p) != default_prefix(family))
             .collect();
         for p in stale {
@@ -1154,7 +1154,7 @@ impl<R: NextHopResolver> Rib<R> {
         if self.recursive_nh.is_empty() {
             return;
         }
-        for p in &dest.paths {
+        for p in dest.paths.iter() {
             let Some(nh) = p.attrs.next_hop else { continue };
             if let Some(set) = self.recursive_nh.get_mut(&nh) {
                 set.remove(prefix);
@@ -1178,7 +1178,7 @@ impl<R: NextHopResolver> Rib<R> {
                                 .iter()
                                 .any(|p| p.attrs.next_hop.is_some_and(&affected))
                         })
-                        .map(|(p, _)| *p)
+                        .map(|(p, _)| p)
                         .collect()
                 })
                 .unwrap_or_default();

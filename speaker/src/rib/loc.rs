@@ -5,7 +5,7 @@
 //! that list (`paths[..selected]`, best first). One copy of each path, one `Arc` per path, so a
 //! route costs one map entry plus one 16-byte path.
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use crate::rib::attrs::PathAttrs;
 use crate::rib::decision::Rejection;
 use crate::rib::peer::{PeerId, RouteSource};
+use crate::rib::prefix_map::PrefixMap;
 
 /// Source id of locally originated paths inside a [`Path`] (peer ids are indices below this).
 pub(crate) const LOCAL_SRC: u32 = u32::MAX;
@@ -99,11 +100,72 @@ impl PartialEq for SelectionKey {
     }
 }
 
+/// The paths of a destination. Most destinations have exactly one path, kept inline so that a
+/// route costs no heap allocation besides its map entry.
+#[derive(Debug, Default)]
+pub(crate) enum Paths {
+    /// No path.
+    #[default]
+    Empty,
+    /// One path, inline.
+    One(Path),
+    /// Several paths.
+    Many(Vec<Path>),
+}
+
+impl Deref for Paths {
+    type Target = [Path];
+    fn deref(&self) -> &[Path] {
+        match self {
+            Paths::Empty => &[],
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+impl Paths {
+    fn as_mut_slice(&mut self) -> &mut [Path] {
+        match self {
+            Paths::Empty => &mut [],
+            Paths::One(p) => std::slice::from_mut(p),
+            Paths::Many(v) => v,
+        }
+    }
+
+    fn from_vec(mut v: Vec<Path>) -> Self {
+        match v.len() {
+            0 => Paths::Empty,
+            1 => v.pop().map(Paths::One).unwrap_or_default(),
+            _ => Paths::Many(v),
+        }
+    }
+
+    fn into_vec(self) -> Vec<Path> {
+        match self {
+            Paths::Empty => Vec::new(),
+            Paths::One(p) => vec![p],
+            Paths::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, p: Path) {
+        *self = match std::mem::take(self) {
+            Paths::Empty => Paths::One(p),
+            Paths::One(q) => Paths::Many(vec![q, p]),
+            Paths::Many(mut v) => {
+                v.push(p);
+                Paths::Many(v)
+            }
+        };
+    }
+}
+
 /// All paths to one prefix and which of them are selected.
 #[derive(Debug, Default)]
 pub(crate) struct Dest {
     /// Selected paths first (best, then ECMP members), then the others ordered by source.
-    pub paths: Vec<Path>,
+    pub paths: Paths,
     /// Number of selected paths: 0 = unreachable, 1 = best only, more = ECMP.
     pub selected: u8,
 }
@@ -131,7 +193,12 @@ impl Dest {
 
     /// Add or replace the path from `path.src`. Selection must be redone afterwards.
     pub fn upsert(&mut self, path: Path) {
-        match self.paths.iter_mut().find(|p| p.src == path.src) {
+        match self
+            .paths
+            .as_mut_slice()
+            .iter_mut()
+            .find(|p| p.src == path.src)
+        {
             Some(slot) => *slot = path,
             None => self.paths.push(path),
         }
@@ -141,7 +208,9 @@ impl Dest {
     /// Remove the path from `src`. Returns whether there was one. Selection must be redone.
     pub fn remove(&mut self, src: u32) -> bool {
         let before = self.paths.len();
-        self.paths.retain(|p| p.src != src);
+        let mut v = std::mem::take(&mut self.paths).into_vec();
+        v.retain(|p| p.src != src);
+        self.paths = Paths::from_vec(v);
         let removed = self.paths.len() != before;
         if removed {
             self.selected = 0;
@@ -151,13 +220,18 @@ impl Dest {
 
     /// Reorder paths so that `order` (indices, best first) comes first, the rest by source.
     pub fn apply_selection(&mut self, order: &[usize]) {
-        let n = order.len();
-        if n == 0 {
-            self.paths.sort_by_key(|p| p.src);
+        if order.is_empty() {
+            self.paths.as_mut_slice().sort_by_key(|p| p.src);
             self.selected = 0;
             return;
         }
+        if let Paths::One(_) = self.paths {
+            // A single eligible path: nothing to reorder.
+            self.selected = 1;
+            return;
+        }
         let mut taken: Vec<Option<Path>> = std::mem::take(&mut self.paths)
+            .into_vec()
             .into_iter()
             .map(Some)
             .collect();
@@ -171,7 +245,7 @@ impl Dest {
         rest.sort_by_key(|p| p.src);
         let selected = out.len();
         out.extend(rest);
-        self.paths = out;
+        self.paths = Paths::from_vec(out);
         self.selected = u8::try_from(selected).unwrap_or(u8::MAX);
     }
 
@@ -191,18 +265,14 @@ impl Dest {
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     /// Destinations by prefix (ordered, so dumps and tests are deterministic).
-    pub routes: BTreeMap<IpNet, Dest>,
+    pub routes: PrefixMap<Dest>,
 }
 
 impl Table {
     /// Longest-prefix match for `addr` among destinations that have a best path, excluding
     /// `exclude` and the default route (next hops are not resolved via a default, as FRR's
     /// `ip nht resolve-via-default` off).
-    pub fn longest_match(
-        &self,
-        addr: std::net::IpAddr,
-        exclude: &IpNet,
-    ) -> Option<(&IpNet, &Dest)> {
+    pub fn longest_match(&self, addr: std::net::IpAddr, exclude: &IpNet) -> Option<(IpNet, &Dest)> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         (1..=max).rev().find_map(|len| {
             let net = IpNet::new(addr, len).ok()?.trunc();
@@ -210,8 +280,65 @@ impl Table {
                 return None;
             }
             self.routes
-                .get_key_value(&net)
-                .filter(|(_, d)| d.best().is_some())
+                .get(&net)
+                .filter(|d| d.best().is_some())
+                .map(|d| (net, d))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(src: u32) -> Path {
+        Path {
+            src,
+            rejection: None,
+            attrs: Arc::new(PathAttrs::local()),
+        }
+    }
+
+    #[test]
+    fn a_route_costs_one_small_map_value() {
+        // Memory per route: the single-path case must not need a heap allocation, and the map
+        // value must stay small.
+        assert!(
+            std::mem::size_of::<Dest>() <= 32,
+            "{}",
+            std::mem::size_of::<Dest>()
+        );
+        assert!(std::mem::size_of::<Path>() <= 16);
+    }
+
+    #[test]
+    fn paths_grow_shrink_and_reorder() {
+        let mut d = Dest::default();
+        d.upsert(path(3));
+        assert!(matches!(d.paths, Paths::One(_)));
+        d.upsert(path(1));
+        d.upsert(path(2));
+        d.upsert(path(1));
+        assert_eq!(
+            d.paths.iter().map(|p| p.src).collect::<Vec<_>>(),
+            vec![3, 1, 2]
+        );
+        d.apply_selection(&[2, 0]);
+        assert_eq!(
+            d.paths.iter().map(|p| p.src).collect::<Vec<_>>(),
+            vec![2, 3, 1]
+        );
+        assert_eq!(d.selected().len(), 2);
+        assert_eq!(d.best().map(|p| p.src), Some(2));
+        assert!(d.remove(3));
+        assert!(!d.remove(3));
+        assert!(
+            d.best().is_none(),
+            "selection must be redone after a change"
+        );
+        assert!(d.remove(2));
+        assert!(matches!(d.paths, Paths::One(_)));
+        assert!(d.remove(1));
+        assert!(d.paths.is_empty());
     }
 }

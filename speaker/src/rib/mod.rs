@@ -28,6 +28,7 @@ mod loc;
 pub mod nexthop;
 pub mod origin;
 pub mod peer;
+mod prefix_map;
 pub mod update_builder;
 
 #[cfg(test)]

@@ -1303,3 +1303,78 @@ mod permutations {
         }
     }
 }
+
+// ===== scale =====
+
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+/// One million IPv4 prefixes sharing a few attribute sets from one eBGP peer, exported to one
+/// other peer and to the FIB. Prints RSS per route and timings. Run alone, in release:
+/// `cargo test --release -p fabric-speaker --lib scale_one_million -- --ignored --nocapture`.
+#[test]
+#[ignore = "scale measurement, run explicitly"]
+fn scale_one_million_routes() {
+    const N: u32 = 1_000_000;
+    let mut rib = new_rib(|_| {});
+    let a = peer(&mut rib, "10.0.0.1", 65001, "2.2.2.2", |_| {});
+    let b = peer(&mut rib, "10.0.1.1", 65002, "3.3.3.3", |_| {});
+    drain(&mut rib);
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let mut sent = 0usize;
+    let mut fib = 0usize;
+    for chunk in 0..N / 1000 {
+        let announced: Vec<IpNet> = (0..1000u32)
+            .map(|i| {
+                let n = 0x1000_0000 + ((chunk * 1000 + i) << 8);
+                IpNet::new(IpAddr::V4(n.into()), 24).unwrap()
+            })
+            .collect();
+        rib.receive(
+            a,
+            RouteUpdate {
+                family: V4,
+                withdrawn: vec![],
+                announced,
+                attrs: Some(path(&[65001, 100 + chunk % 4], "10.0.0.1")),
+            },
+        )
+        .unwrap();
+        if chunk % 100 == 99 {
+            let out = drain(&mut rib);
+            sent += announced_to(&out, b).len();
+            fib += out.fib.len();
+        }
+    }
+    let out = drain(&mut rib);
+    sent += announced_to(&out, b).len();
+    fib += out.fib.len();
+    drop(out);
+    let ingest = t0.elapsed();
+    let after = rss_bytes();
+    assert_eq!(sent, N as usize);
+    assert_eq!(fib, N as usize);
+    assert_eq!(rib.stats().ipv4_prefixes, N as usize);
+    let t1 = Instant::now();
+    rib.peer_down(a).unwrap();
+    let out = drain(&mut rib);
+    let teardown = t1.elapsed();
+    assert_eq!(withdrawn_to(&out, b).len(), N as usize);
+    eprintln!(
+        "1M routes: ingest+export {ingest:?}, peer down {teardown:?}, RSS +{} MiB = {} bytes/route \
+         (Loc-RIB + Adj-RIB-In + one Adj-RIB-Out), {} attribute sets",
+        (after - before) >> 20,
+        (after - before) / N as usize,
+        rib.stats().attr_sets
+    );
+}

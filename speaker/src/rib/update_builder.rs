@@ -90,7 +90,7 @@ pub(crate) fn flush(out: &mut AdjRibOut, now: Instant, mrai: Duration) -> Option
         let mut withdrawn = Vec::new();
         let mut groups: Vec<(Arc<PathAttrs>, Vec<IpNet>)> = Vec::new();
         let mut group_of: HashMap<*const PathAttrs, usize> = HashMap::new();
-        for (prefix, desired) in std::mem::take(&mut f.pending) {
+        for (prefix, desired) in std::mem::take(&mut f.pending).into_entries() {
             match desired {
                 None => {
                     if f.sent.remove(&prefix).is_some() {
