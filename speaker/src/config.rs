@@ -549,13 +549,14 @@ impl Config {
                 "must be at most 4095 seconds (12-bit field, RFC 4724 §3)",
             ));
         }
-        for (field, value) in [
-            ("hostname", &self.hostname),
-            ("domain-name", &self.domain_name),
-        ] {
-            if value.as_ref().is_some_and(|v| v.len() > 255) {
-                return Err(invalid(field.into(), "must be at most 255 octets"));
-            }
+        // The FQDN capability value is 1 + host + 1 + domain octets, and at most 255.
+        let fqdn_len = self.hostname.as_ref().map_or(0, String::len)
+            + self.domain_name.as_ref().map_or(0, String::len);
+        if fqdn_len > 253 {
+            return Err(invalid(
+                "hostname".into(),
+                "hostname and domain-name together must be at most 253 octets",
+            ));
         }
         let mut seen = HashSet::new();
         for (i, n) in self.neighbors.iter().enumerate() {
@@ -771,6 +772,11 @@ log-format: json
             e.contains("prefixes[0]") && e.contains("10.0.0.0/24"),
             "{e}"
         );
+        let e = err(&format!(
+            "router-id: 1.1.1.1\nlocal-as: 1\nhostname: {}\n",
+            "h".repeat(254)
+        ));
+        assert!(e.contains("hostname"), "{e}");
         let e = err("router-id: 0.0.0.0\nlocal-as: 1\n");
         assert!(e.contains("router-id"), "{e}");
         let e = err("router-id: 1.1.1.1\nlocal-as: 1\ngraceful-restart:\n  restart-time: 5000\n");

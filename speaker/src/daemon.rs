@@ -155,12 +155,18 @@ impl Daemon {
         owner: mpsc::Sender<Input>,
         engine: Box<dyn RouteEngine>,
     ) -> Self {
-        let hostname = config.hostname.clone().unwrap_or_else(|| {
+        let mut hostname = config.hostname.clone().unwrap_or_else(|| {
             nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| config.router_id.to_string())
         });
+        // The FQDN capability value must fit 255 octets (config validation covers configured
+        // names; this covers the system host name).
+        let room = 253usize.saturating_sub(config.domain_name.as_ref().map_or(0, String::len));
+        while hostname.len() > room {
+            hostname.pop();
+        }
         let seed_base = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)

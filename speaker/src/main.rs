@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, short)]
         socket: PathBuf,
         /// Print the raw JSON answer.
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
         #[command(subcommand)]
         query: Query,

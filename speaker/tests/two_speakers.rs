@@ -1,0 +1,460 @@
+//! Two `fabric-speaker` processes peering over loopback (distinct 127.x addresses, a high port, no
+//! namespaces, no root): session establishment, capabilities, route exchange both ways,
+//! withdrawal, and Cease/Administrative Shutdown on SIGTERM as seen by the peer. Everything is
+//! observed through the control socket; waiting is polling with a deadline.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use fabric_bgp_wire::{Asn, RouterId};
+use fabric_speaker::config::{AddressFamily, Config, Neighbor, RemoteAs};
+use fabric_speaker::control::{self, NeighborStatus, Request, Response, RouteDir, RouteEntry};
+use fabric_speaker::fsm::State;
+use ipnet::IpNet;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(100);
+
+// ===== helpers =====
+
+/// Polls `probe` until it returns `Ok` or `timeout` passes; the error carries the last
+/// observation.
+fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let end = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return Ok(v),
+            Err(last) if Instant::now() >= end => {
+                return Err(format!(
+                    "timed out after {timeout:?} waiting for {what}; last: {last}"
+                ))
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// A scratch directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("fl-speaker-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running speaker process; killed on drop if still running.
+struct Speaker {
+    name: &'static str,
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Speaker {
+    fn start(name: &'static str, dir: &Path, mut config: Config) -> Speaker {
+        let socket = dir.join(format!("{name}.sock"));
+        let log = dir.join(format!("{name}.log"));
+        let path = dir.join(format!("{name}.yaml"));
+        config.control_socket = Some(socket.clone());
+        config.log_level = "debug".into();
+        // The harness renders configurations exactly like this.
+        std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Speaker {
+            name,
+            child,
+            socket,
+            log,
+        };
+        s.wait_ready();
+        s
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn request(&self, req: &Request) -> Result<Response, String> {
+        let r = control::request(&self.socket, req, Duration::from_secs(2))
+            .map_err(|e| e.to_string())?;
+        if r.ok {
+            Ok(r)
+        } else {
+            Err(r.error.unwrap_or_default())
+        }
+    }
+
+    fn wait_ready(&self) {
+        wait_until("control socket", DEADLINE, || {
+            self.request(&Request::Status).map(|_| ())
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", self.name, self.logs()));
+    }
+
+    fn neighbor(&self, peer: IpAddr) -> Result<NeighborStatus, String> {
+        let r = self.request(&Request::Neighbors { peer: Some(peer) })?;
+        r.neighbors
+            .and_then(|mut v| v.pop())
+            .ok_or_else(|| "no neighbor in answer".into())
+    }
+
+    fn routes(&self, dir: RouteDir, peer: IpAddr) -> Result<Vec<RouteEntry>, String> {
+        let r = self.request(&Request::Routes {
+            dir,
+            peer: Some(peer),
+        })?;
+        r.routes.ok_or_else(|| "no routes in answer".into())
+    }
+
+    fn wait_state(&self, peer: IpAddr, want: State) -> NeighborStatus {
+        wait_until(&format!("{} -> {peer} {want}", self.name), DEADLINE, || {
+            let n = self.neighbor(peer)?;
+            if n.state == want {
+                Ok(n)
+            } else {
+                Err(format!("state {} (last error {:?})", n.state, n.last_error))
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}\n--- {} log ---\n{}", self.name, self.logs()))
+    }
+
+    /// Waits until the prefixes received from `peer` are exactly `want`.
+    fn wait_received(&self, peer: IpAddr, want: &[&str]) -> Vec<RouteEntry> {
+        let mut want: Vec<IpNet> = want.iter().map(|p| p.parse().unwrap()).collect();
+        want.sort();
+        wait_until(
+            &format!("{} routes from {peer}", self.name),
+            DEADLINE,
+            || {
+                let routes = self.routes(RouteDir::Received, peer)?;
+                let mut got: Vec<IpNet> = routes.iter().map(|r| r.prefix).collect();
+                got.sort();
+                if got == want {
+                    Ok(routes)
+                } else {
+                    Err(format!("received {got:?}"))
+                }
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- {} log ---\n{}", self.name, self.logs()))
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGTERM).unwrap();
+        wait_until(&format!("{} to exit", self.name), DEADLINE, || {
+            self.child
+                .try_wait()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "running".to_owned())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+}
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A port free on `addr` now (both speakers listen on distinct addresses with this port).
+fn free_port(addr: Ipv4Addr) -> u16 {
+    TcpListener::bind((addr, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn speaker_config(id: Ipv4Addr, asn: u32, listen: Ipv4Addr, port: u16) -> Config {
+    let mut c = Config::new(RouterId(id), Asn(asn));
+    c.listen.address = IpAddr::V4(listen);
+    c.listen.port = port;
+    c.hostname = Some(format!("speaker-{id}"));
+    c
+}
+
+fn neighbor(address: Ipv4Addr, remote_as: RemoteAs, port: u16) -> Neighbor {
+    let mut n = Neighbor::new(IpAddr::V4(address), remote_as);
+    n.port = port;
+    n.hold_time = 9;
+    n.connect_retry = 1;
+    n.idle_hold_time = 1;
+    n.address_families = vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast];
+    n
+}
+
+fn prefixes(list: &[&str]) -> Vec<IpNet> {
+    list.iter().map(|p| p.parse().unwrap()).collect()
+}
+
+// ===== tests =====
+
+/// eBGP, both sides dialling (so a connection collision is likely and must resolve to one
+/// session), IPv4 + IPv6, GR capability on one side.
+#[test]
+fn ebgp_session_exchanges_withdraws_and_shuts_down_with_cease() {
+    let dir = TempDir::new("ebgp");
+    let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 1, 1), Ipv4Addr::new(127, 71, 1, 2));
+    let port = free_port(a_ip);
+
+    let mut ca = speaker_config(Ipv4Addr::new(10, 0, 0, 1), 65001, a_ip, port);
+    ca.neighbors
+        .push(neighbor(b_ip, RemoteAs::Asn(Asn(65002)), port));
+    ca.prefixes = prefixes(&["10.1.0.0/24", "2001:db8:1::/64"]);
+    ca.graceful_restart.enabled = true;
+    ca.graceful_restart.restart_time = 90;
+
+    let mut cb = speaker_config(Ipv4Addr::new(10, 0, 0, 2), 65002, b_ip, port);
+    cb.neighbors.push(neighbor(a_ip, RemoteAs::External, port));
+    cb.prefixes = prefixes(&["10.2.0.0/24", "10.2.1.0/24"]);
+
+    let mut a = Speaker::start("a", &dir.0, ca);
+    let mut b = Speaker::start("b", &dir.0, cb);
+    let (a_addr, b_addr) = (IpAddr::V4(a_ip), IpAddr::V4(b_ip));
+
+    // Established on both sides, with the negotiated values.
+    let na = a.wait_state(b_addr, State::Established);
+    let nb = b.wait_state(a_addr, State::Established);
+    assert_eq!(na.peer_as, Some(Asn(65002)));
+    assert_eq!(nb.peer_as, Some(Asn(65001)));
+    assert_eq!(nb.peer_id, Some(RouterId(Ipv4Addr::new(10, 0, 0, 1))));
+    assert_eq!(nb.peer_hostname.as_deref(), Some("speaker-10.0.0.1"));
+    assert_eq!((na.hold_time, na.keepalive_secs), (Some(9), Some(3)));
+    for n in [&na, &nb] {
+        let caps = n.capabilities.as_ref().expect("capabilities");
+        assert!(
+            caps.four_octet_as && caps.route_refresh && caps.enhanced_route_refresh,
+            "{caps:?}"
+        );
+        assert_eq!(
+            caps.families,
+            vec!["ipv4-unicast".to_owned(), "ipv6-unicast".to_owned()]
+        );
+    }
+    let gr = nb
+        .capabilities
+        .as_ref()
+        .and_then(|c| c.graceful_restart_peer.clone());
+    let gr = gr.expect("b sees a's graceful restart capability");
+    assert_eq!(gr.restart_time, 90);
+    assert!(!gr.restart_state);
+    assert!(na
+        .capabilities
+        .as_ref()
+        .is_some_and(|c| c.graceful_restart_local));
+    // The same TCP connection seen from both ends: exactly one session survived any collision.
+    let (ca_conn, cb_conn) = (
+        na.connection.expect("a conn"),
+        nb.connection.expect("b conn"),
+    );
+    assert_eq!(
+        (ca_conn.local, ca_conn.remote),
+        (cb_conn.remote, cb_conn.local)
+    );
+    assert_ne!(ca_conn.direction, cb_conn.direction);
+
+    // Routes both ways, with eBGP attributes.
+    let at_b = b.wait_received(a_addr, &["10.1.0.0/24", "2001:db8:1::/64"]);
+    let v4 = at_b
+        .iter()
+        .find(|r| r.prefix == "10.1.0.0/24".parse::<IpNet>().unwrap())
+        .unwrap();
+    assert_eq!(v4.as_path, "65001");
+    assert_eq!(v4.next_hop, Some(a_addr));
+    assert_eq!(v4.origin.as_deref(), Some("igp"));
+    let at_a = a.wait_received(b_addr, &["10.2.0.0/24", "10.2.1.0/24"]);
+    assert!(
+        at_a.iter()
+            .all(|r| r.as_path == "65002" && r.next_hop == Some(b_addr)),
+        "{at_a:?}"
+    );
+    let adv = a.routes(RouteDir::Advertised, b_addr).unwrap();
+    assert_eq!(adv.len(), 2, "{adv:?}");
+
+    // Withdrawal and a new announcement at run time.
+    b.request(&Request::Withdraw {
+        prefix: "10.2.1.0/24".parse().unwrap(),
+    })
+    .unwrap();
+    a.wait_received(b_addr, &["10.2.0.0/24"]);
+    b.request(&Request::Announce {
+        prefix: "10.2.2.0/24".parse().unwrap(),
+    })
+    .unwrap();
+    a.wait_received(b_addr, &["10.2.0.0/24", "10.2.2.0/24"]);
+
+    // Counters agree across the session once it is quiet: everything b sent, a received.
+    wait_until("counters to agree", DEADLINE, || {
+        let (na, nb) = (a.neighbor(b_addr)?, b.neighbor(a_addr)?);
+        let (sent, rcvd) = (nb.messages.sent.update, na.messages.received.update);
+        // b sent: 2 initial prefixes in one UPDATE + 1 End-of-RIB per family + withdraw + announce.
+        if sent == rcvd && sent >= 5 {
+            Ok(())
+        } else {
+            Err(format!("b sent {sent} UPDATEs, a received {rcvd}"))
+        }
+    })
+    .unwrap();
+
+    // SIGTERM: a exits 0 and b sees Cease/Administrative Shutdown with the communication.
+    let status = a.terminate();
+    assert!(status.success(), "a exited with {status}\n{}", a.logs());
+    let nb = wait_until("b to see the Cease", DEADLINE, || {
+        let n = b.neighbor(a_addr)?;
+        match &n.last_notification_received {
+            Some(_) if n.state != State::Established => Ok(n),
+            other => Err(format!("state {} notification {other:?}", n.state)),
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", b.logs()));
+    let cease = nb.last_notification_received.unwrap();
+    assert_eq!((cease.code, cease.subcode), (6, 2), "{cease:?}");
+    assert_eq!(
+        cease.communication.as_deref(),
+        Some("fabric-speaker shutting down")
+    );
+    // The peer stopped: its routes are gone.
+    b.wait_received(a_addr, &[]);
+
+    let status = b.terminate();
+    assert!(status.success(), "b exited with {status}\n{}", b.logs());
+}
+
+/// iBGP between 4-octet ASes, one side passive: LOCAL_PREF and an empty AS_PATH on originated
+/// routes, hold time 0 negotiated (no keepalives).
+#[test]
+fn ibgp_passive_four_octet_as() {
+    let dir = TempDir::new("ibgp");
+    let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 2, 1), Ipv4Addr::new(127, 71, 2, 2));
+    let port = free_port(a_ip);
+    let asn = 4_200_000_001;
+
+    let mut ca = speaker_config(Ipv4Addr::new(10, 0, 1, 1), asn, a_ip, port);
+    let mut n = neighbor(b_ip, RemoteAs::Internal, port);
+    n.passive = true;
+    n.hold_time = 0;
+    ca.neighbors.push(n);
+    ca.prefixes = prefixes(&["10.11.0.0/24"]);
+
+    let mut cb = speaker_config(Ipv4Addr::new(10, 0, 1, 2), asn, b_ip, port);
+    cb.neighbors
+        .push(neighbor(a_ip, RemoteAs::Asn(Asn(asn)), port));
+
+    let a = Speaker::start("a", &dir.0, ca);
+    let b = Speaker::start("b", &dir.0, cb);
+    let (a_addr, b_addr) = (IpAddr::V4(a_ip), IpAddr::V4(b_ip));
+
+    let na = a.wait_state(b_addr, State::Established);
+    let nb = b.wait_state(a_addr, State::Established);
+    assert_eq!(na.peer_as, Some(Asn(asn)));
+    assert_eq!(
+        na.connection.unwrap().direction,
+        fabric_speaker::fsm::Direction::Inbound,
+        "a is passive"
+    );
+    assert_eq!((nb.hold_time, nb.keepalive_secs), (Some(0), Some(0)));
+    let routes = b.wait_received(a_addr, &["10.11.0.0/24"]);
+    assert_eq!(routes[0].as_path, "");
+    assert_eq!(routes[0].local_pref, Some(100));
+}
+
+/// Conformance A.4: an OPEN whose AS is not the configured one is answered with 2/2.
+#[test]
+fn wrong_peer_as_is_refused_with_bad_peer_as() {
+    let dir = TempDir::new("badas");
+    let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 3, 1), Ipv4Addr::new(127, 71, 3, 2));
+    let port = free_port(a_ip);
+
+    let mut ca = speaker_config(Ipv4Addr::new(10, 0, 2, 1), 65001, a_ip, port);
+    let mut n = neighbor(b_ip, RemoteAs::Asn(Asn(65009)), port);
+    n.passive = true;
+    ca.neighbors.push(n);
+    let mut cb = speaker_config(Ipv4Addr::new(10, 0, 2, 2), 65002, b_ip, port);
+    cb.neighbors
+        .push(neighbor(a_ip, RemoteAs::Asn(Asn(65001)), port));
+
+    let a = Speaker::start("a", &dir.0, ca);
+    let b = Speaker::start("b", &dir.0, cb);
+    let nb = wait_until("b to receive 2/2", DEADLINE, || {
+        let n = b.neighbor(IpAddr::V4(a_ip))?;
+        match &n.last_notification_received {
+            Some(x) if (x.code, x.subcode) == (2, 2) => Ok(n),
+            other => Err(format!("state {} notification {other:?}", n.state)),
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", a.logs(), b.logs()));
+    assert_ne!(nb.state, State::Established);
+    let na = a.neighbor(IpAddr::V4(b_ip)).unwrap();
+    assert_eq!(
+        na.last_notification_sent.map(|n| (n.code, n.subcode)),
+        Some((2, 2))
+    );
+    assert_eq!(na.established_transitions, 0);
+}
+
+/// A bad configuration fails at start, naming the file and the field.
+#[test]
+fn bad_config_names_file_and_field() {
+    let dir = TempDir::new("badcfg");
+    let path = dir.0.join("bad.yaml");
+    std::fs::write(&path, "router-id: 10.0.0.1\nlocal-as: 65001\nneighbors:\n  - address: 10.0.0.2\n    remote-as: 65002\n    hold-time: 2\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml") && err.contains("neighbors[0].hold-time"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &path,
+        "router-id: 10.0.0.1\nlocal-as: 65001\nlisten:\n  prot: 179\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml") && err.contains("prot") && err.contains("line 4"),
+        "{err}"
+    );
+}
