@@ -15,7 +15,9 @@
 //! Whether an *unconfigured* policy means accept-all or RFC 8212 reject-all for eBGP is decided
 //! by the RIB (`RibConfig::ebgp_requires_policy`), not here.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use fabric_bgp_wire::Asn;
 use ipnet::IpNet;
@@ -332,6 +334,39 @@ impl Policy {
     }
 }
 
+/// Named policies, as a configuration's `policies:` section holds them, plus built-ins.
+///
+/// Built-in names (used when no policy of that name is defined): `accept-all`, `reject-all`,
+/// `originated-only`, `default-only`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PolicyBook {
+    /// User-defined policies by name.
+    pub policies: BTreeMap<String, Policy>,
+}
+
+impl PolicyBook {
+    /// The built-in policy called `name`.
+    pub fn builtin(name: &str) -> Option<Policy> {
+        match name {
+            "accept-all" => Some(Policy::accept_all()),
+            "reject-all" => Some(Policy::reject_all()),
+            "originated-only" => Some(Policy::originated_only()),
+            "default-only" => Some(Policy::default_only()),
+            _ => None,
+        }
+    }
+
+    /// The policy called `name`: user-defined first, then built-in.
+    pub fn get(&self, name: &str) -> Option<Arc<Policy>> {
+        self.policies
+            .get(name)
+            .cloned()
+            .or_else(|| Self::builtin(name))
+            .map(Arc::new)
+    }
+}
+
 /// Apply attribute changes in order.
 pub fn apply_actions(attrs: &mut PathAttrs, actions: &[SetAction]) {
     for a in actions {
@@ -492,6 +527,22 @@ mod tests {
         assert_eq!(
             policy.evaluate(&ctx(&p, &plain, PolicySource::Local)),
             Verdict::Accept(Some(1))
+        );
+    }
+
+    #[test]
+    fn policy_book_prefers_user_definitions() {
+        let mut book = PolicyBook::default();
+        assert_eq!(
+            book.get("default-only").as_deref(),
+            Some(&Policy::default_only())
+        );
+        assert!(book.get("nope").is_none());
+        book.policies
+            .insert("default-only".into(), Policy::reject_all());
+        assert_eq!(
+            book.get("default-only").as_deref(),
+            Some(&Policy::reject_all())
         );
     }
 

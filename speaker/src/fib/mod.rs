@@ -6,6 +6,7 @@
 //!   [`RTPROT_FABRIC`] (201), metric 20, main table; ECMP as one RTA_MULTIPATH route;
 //!   blackholes for originated pod blocks.
 //! * [`monitor`] — link and address events for fast failover and next-hop resolution.
+//! * [`spawn_worker`] — a task owning a `Fib`, fed batches over a channel by the owner loop.
 //!
 //! Daemon start-up order: `NetlinkFib::connect` and `monitor::subscribe` (spawn both
 //! connection futures), `purge_stale` (routes left by a previous run), feed
@@ -16,6 +17,7 @@ mod memory;
 pub mod messages;
 pub mod monitor;
 mod netlink;
+mod worker;
 
 #[cfg(test)]
 mod netns_tests;
@@ -25,3 +27,4 @@ pub use memory::MemoryFib;
 pub use messages::{RouteTarget, DEFAULT_METRIC, RTPROT_FABRIC};
 pub use monitor::{subscribe, KernelEvent, KernelEventStream};
 pub use netlink::{NetlinkFib, DEFAULT_MAX_IN_FLIGHT};
+pub use worker::{spawn_worker, FibSender};

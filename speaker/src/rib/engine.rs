@@ -233,6 +233,8 @@ struct Peer {
     session: Option<PeerSession>,
     out: AdjRibOut,
     eor_received: BTreeSet<AfiSafi>,
+    /// Paths held from this peer (its Adj-RIB-In size, rejected paths included).
+    received: usize,
 }
 
 #[derive(Debug, Default)]
@@ -415,6 +417,7 @@ impl<R: NextHopResolver> Rib<R> {
             session: None,
             out: AdjRibOut::default(),
             eor_received: BTreeSet::new(),
+            received: 0,
         }));
         id
     }
@@ -843,6 +846,42 @@ impl<R: NextHopResolver> Rib<R> {
             .is_ok_and(|p| p.eor_received.contains(&family))
     }
 
+    /// The prefixes this speaker originates, with their kernel behaviour.
+    pub fn originated(&self) -> impl Iterator<Item = (IpNet, LocalRouteKind)> + '_ {
+        self.local.iter().map(|(p, k)| (*p, *k))
+    }
+
+    /// Number of paths received from a peer and held (Adj-RIB-In size, all families).
+    pub fn adj_rib_in_count(&self, id: PeerId) -> usize {
+        self.peer(id).map(|p| p.received).unwrap_or(0)
+    }
+
+    /// Number of prefixes advertised to a peer (Adj-RIB-Out size, all families).
+    pub fn adj_rib_out_count(&self, id: PeerId) -> usize {
+        self.peer(id)
+            .map(|p| p.out.families.values().map(|f| f.sent.len()).sum())
+            .unwrap_or(0)
+    }
+
+    /// The peer registered with this address, if any.
+    pub fn peer_by_address(&self, address: IpAddr) -> Option<PeerId> {
+        self.peers
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.config.address == address))
+            .and_then(|i| u32::try_from(i).ok())
+            .map(PeerId)
+    }
+
+    /// A registered peer's configuration.
+    pub fn peer_config(&self, id: PeerId) -> Option<&PeerConfig> {
+        self.peer(id).ok().map(|p| &p.config)
+    }
+
+    /// Whether the peer has an Established session in the RIB.
+    pub fn is_up(&self, id: PeerId) -> bool {
+        self.peer(id).is_ok_and(|p| p.session.is_some())
+    }
+
     /// Counters.
     pub fn stats(&self) -> RibStats {
         RibStats {
@@ -957,6 +996,7 @@ impl<R: NextHopResolver> Rib<R> {
         }
         self.unindex_recursive(&prefix, &dest);
         let old = dest.selection_key();
+        self.count_received(&dest, &change);
         match change {
             Change::Upsert(p) => dest.upsert(p),
             Change::Remove(src) => {
@@ -977,6 +1017,18 @@ impl<R: NextHopResolver> Rib<R> {
             self.export_prefix(family, &prefix, &dest);
         }
         self.put_back(family, prefix, dest);
+    }
+
+    /// Keep the per-peer Adj-RIB-In sizes up to date (before `change` is applied to `dest`).
+    fn count_received(&mut self, dest: &Dest, change: &Change) {
+        let (src, delta) = match change {
+            Change::Upsert(p) if dest.path_from(p.src).is_none() => (p.src, 1isize),
+            Change::Remove(src) if dest.path_from(*src).is_some() => (*src, -1),
+            _ => return,
+        };
+        if let Some(Some(peer)) = self.peers.get_mut(src as usize) {
+            peer.received = peer.received.saturating_add_signed(delta);
+        }
     }
 
     fn put_back(&mut self, family: AfiSafi, prefix: IpNet, dest: Dest) {

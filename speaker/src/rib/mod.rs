@@ -14,7 +14,8 @@
 //! * `update_builder` — grouping into updates, MRAI, End-of-RIB;
 //! * `origin` — locally originated routes and pod blocks;
 //! * `fib_change` — the kernel routes the RIB wants;
-//! * `convert` — to and from the wire crate's `Update` and `PathAttributes`.
+//! * `convert` — to and from the wire crate's `Update` and `PathAttributes`;
+//! * `route_engine` — the RIB behind the daemon's `RouteEngine` seam.
 
 mod adj_in;
 mod adj_out;
@@ -29,6 +30,7 @@ pub mod nexthop;
 pub mod origin;
 pub mod peer;
 mod prefix_map;
+pub mod route_engine;
 pub mod update_builder;
 
 #[cfg(test)]

@@ -136,6 +136,16 @@ impl ConnectedRoutes {
             .map(|e| e.ifindex)
     }
 
+    /// One of our addresses of the given family on interface `ifindex` (for next hop self in
+    /// the other family of a session, e.g. IPv6 routes over an IPv4 session).
+    pub fn local_address_on(&self, ifindex: u32, ipv6: bool) -> Option<IpAddr> {
+        self.entries
+            .iter()
+            .filter(|e| e.ifindex == ifindex && e.local.is_ipv6() == ipv6)
+            .map(|e| e.local)
+            .min()
+    }
+
     /// All recorded entries.
     pub fn entries(&self) -> &[ConnectedEntry] {
         &self.entries

@@ -1,0 +1,550 @@
+//! The RIB behind the daemon's [`RouteEngine`] seam (`daemon/engine.rs`): a drop-in replacement
+//! for the placeholder `OriginEngine`:
+//!
+//! ```text
+//! let (fib, conn) = NetlinkFib::connect(RouteTarget::default())?;   tokio::spawn(conn);
+//! fib.purge_stale().await?;
+//! let (fib_tx, _) = fib::spawn_worker(fib);
+//! let engine = RibRouteEngine::from_config(&config, PolicyBook::default()).with_fib(fib_tx);
+//! daemon::run_with_engine(config, Box::new(engine)).await
+//! ```
+//!
+//! Each trait call feeds the RIB and then drains it: UPDATEs come back as `Outgoing` (one wire
+//! `Update` per group, which the owner splits to the message size), kernel changes go to the FIB
+//! worker. What the trait cannot express yet is available as inherent methods:
+//! [`RibRouteEngine::kernel_event`] (link/address events: fast failover and next-hop
+//! resolution), [`RibRouteEngine::poll`] / [`RibRouteEngine::next_deadline`] (MRAI), and
+//! [`RibRouteEngine::originate_route`] (pod blocks with a blackhole).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fabric_bgp_wire::AfiSafi;
+use ipnet::IpNet;
+
+use crate::config::{Config, Neighbor, PolicyRef};
+use crate::control::{PrefixCounts, RouteDir, RouteEntry};
+use crate::daemon::engine::{Outgoing, PeerInfo, RouteEngine};
+use crate::fib::{FibSender, KernelEvent};
+use crate::policy::{Policy, PolicyBook};
+use crate::rib::attrs::{Origin, PathAttrs};
+use crate::rib::convert::{route_updates, to_wire};
+use crate::rib::decision::MultipathConfig;
+use crate::rib::engine::{Rib, RibConfig, RibOutput};
+use crate::rib::nexthop::ConnectedRoutes;
+use crate::rib::origin::LocalRoute;
+use crate::rib::peer::{NextHopSelf, PeerConfig, PeerId, PeerSession};
+
+const FAMILIES: [AfiSafi; 2] = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+
+/// ECMP width used by [`RibRouteEngine::from_config`] (the harness expects 8; the configuration
+/// has no setting yet).
+pub const DEFAULT_MAX_PATHS: usize = 8;
+
+/// What a kernel event means for the sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelEventOutcome {
+    /// UPDATEs caused by the resulting route changes.
+    pub outgoing: Vec<Outgoing>,
+    /// Peers whose session runs over a link that just went down: stop them now rather than
+    /// after the hold timer.
+    pub peers_to_drop: Vec<IpAddr>,
+}
+
+/// The RIB as a [`RouteEngine`].
+#[derive(Debug)]
+pub struct RibRouteEngine {
+    rib: Rib<ConnectedRoutes>,
+    policies: PolicyBook,
+    fib: Option<FibSender>,
+}
+
+impl RibRouteEngine {
+    /// An engine around an empty RIB.
+    pub fn new(config: RibConfig, policies: PolicyBook) -> Self {
+        RibRouteEngine {
+            rib: Rib::new(config, ConnectedRoutes::new()),
+            policies,
+            fib: None,
+        }
+    }
+
+    /// An engine for a daemon configuration: its AS and router id, ECMP over up to
+    /// [`DEFAULT_MAX_PATHS`] paths (no relax), and its `prefixes` originated.
+    pub fn from_config(config: &Config, policies: PolicyBook) -> Self {
+        let mut rc = RibConfig::new(config.local_as, config.router_id);
+        rc.multipath = MultipathConfig {
+            max_paths: DEFAULT_MAX_PATHS,
+            relax: false,
+        };
+        let mut e = Self::new(rc, policies);
+        for p in &config.prefixes {
+            e.rib.originate(LocalRoute::announce(*p));
+        }
+        e
+    }
+
+    /// Send kernel changes to this FIB worker (see `fib::spawn_worker`). Without one they are
+    /// dropped.
+    pub fn with_fib(mut self, fib: FibSender) -> Self {
+        self.fib = Some(fib);
+        self
+    }
+
+    /// The RIB (for the control socket: `explain`, `loc_rib`, `stats`).
+    pub fn rib(&self) -> &Rib<ConnectedRoutes> {
+        &self.rib
+    }
+
+    /// Mutable RIB (configuration changes, tests).
+    pub fn rib_mut(&mut self) -> &mut Rib<ConnectedRoutes> {
+        &mut self.rib
+    }
+
+    /// A link or address changed: update next-hop reachability (routes via a dead link are
+    /// withdrawn or lose their ECMP leg at once) and name the sessions to drop.
+    pub fn kernel_event(&mut self, ev: &KernelEvent) -> KernelEventOutcome {
+        let mut peers_to_drop = Vec::new();
+        if ev.is_link_down() {
+            let ifindex = match ev {
+                KernelEvent::Link { ifindex, .. } | KernelEvent::LinkRemoved { ifindex } => {
+                    Some(*ifindex)
+                }
+                _ => None,
+            };
+            peers_to_drop = self
+                .up_peers()
+                .into_iter()
+                .filter(|(_, addr)| {
+                    ifindex.is_some() && self.rib.resolver().interface_of(*addr) == ifindex
+                })
+                .map(|(_, addr)| addr)
+                .collect();
+        }
+        let changed = ev.apply_to(self.rib.resolver_mut());
+        self.rib.resolver_changed(&changed);
+        KernelEventOutcome {
+            outgoing: self.flush(Instant::now()),
+            peers_to_drop,
+        }
+    }
+
+    /// Output held back by MRAI that is due at `now`.
+    pub fn poll(&mut self, now: Instant) -> Vec<Outgoing> {
+        self.flush(now)
+    }
+
+    /// When [`RibRouteEngine::poll`] next has something to send (MRAI).
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        self.rib.next_deadline(now)
+    }
+
+    /// Originate a route with full control (a pod block with its blackhole, communities).
+    pub fn originate_route(&mut self, route: LocalRoute) -> Vec<Outgoing> {
+        self.rib.originate(route);
+        self.flush(Instant::now())
+    }
+
+    fn up_peers(&self) -> Vec<(PeerId, IpAddr)> {
+        let mut out = Vec::new();
+        let mut i = 0u32;
+        while let Some(cfg) = self.rib.peer_config(PeerId(i)) {
+            if self.rib.is_up(PeerId(i)) {
+                out.push((PeerId(i), cfg.address));
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn policy(&self, r: &Option<PolicyRef>) -> Option<Arc<Policy>> {
+        match r.as_ref()? {
+            PolicyRef::AcceptAll => Some(Arc::new(Policy::accept_all())),
+            PolicyRef::RejectAll => Some(Arc::new(Policy::reject_all())),
+            PolicyRef::Named(n) => Some(self.policies.get(n).unwrap_or_else(|| {
+                // Fail closed: an unknown name must not leak routes.
+                tracing::warn!(policy = %n, "unknown policy name, rejecting everything");
+                Arc::new(Policy::reject_all())
+            })),
+        }
+    }
+
+    fn peer_config(&self, n: &Neighbor) -> PeerConfig {
+        let mut pc = PeerConfig::new(n.address);
+        pc.route_reflector_client = n.route_reflector_client;
+        pc.next_hop_self = if n.next_hop_self {
+            NextHopSelf::All
+        } else {
+            NextHopSelf::Off
+        };
+        pc.allowas_in = n.allowas_in;
+        pc.default_originate = n.default_originate;
+        pc.import_policy = self.policy(&n.import_policy);
+        pc.export_policy = self.policy(&n.export_policy);
+        pc
+    }
+
+    /// Our next hop in each family for a session: the session's local address for its own
+    /// family, and our address of the other family on the same link for the other.
+    fn session(&self, info: &PeerInfo) -> PeerSession {
+        let mut s = PeerSession::new(
+            info.peer_as,
+            info.peer_id,
+            info.local_address,
+            info.codec.families.clone(),
+        );
+        let connected = self.rib.resolver();
+        if let Some(ifindex) = connected.interface_of(info.address) {
+            if s.next_hop_v4.is_none() {
+                s.next_hop_v4 = match connected.local_address_on(ifindex, false) {
+                    Some(IpAddr::V4(a)) => Some(a),
+                    _ => None,
+                };
+            }
+            if s.next_hop_v6.is_none()
+                || s.next_hop_v6.is_some_and(|a| a.to_ipv4_mapped().is_some())
+            {
+                if let Some(IpAddr::V6(a)) = connected.local_address_on(ifindex, true) {
+                    s.next_hop_v6 = Some(a);
+                }
+            }
+        }
+        s
+    }
+
+    fn id(&self, addr: IpAddr) -> Option<PeerId> {
+        self.rib.peer_by_address(addr)
+    }
+
+    fn flush(&mut self, now: Instant) -> Vec<Outgoing> {
+        let RibOutput { updates, fib } = self.rib.drain(now);
+        if !fib.is_empty() {
+            if let Some(tx) = &self.fib {
+                if tx.send(fib).is_err() {
+                    tracing::error!("FIB worker gone: kernel routes no longer updated");
+                }
+            }
+        }
+        updates
+            .into_iter()
+            .filter_map(|pu| {
+                let peer = self.rib.peer_config(pu.peer)?.address;
+                let updates = pu
+                    .updates
+                    .iter()
+                    .filter_map(|u| match to_wire(u) {
+                        Ok(w) => Some(w),
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "update not encodable, skipped");
+                            None
+                        }
+                    })
+                    .collect();
+                Some(Outgoing { peer, updates })
+            })
+            .collect()
+    }
+}
+
+fn entry(peer: IpAddr, prefix: IpNet, a: &PathAttrs) -> RouteEntry {
+    RouteEntry {
+        peer,
+        prefix,
+        next_hop: a.next_hop,
+        as_path: a.as_path.to_string(),
+        origin: Some(
+            match a.origin {
+                Origin::Igp => "igp",
+                Origin::Egp => "egp",
+                Origin::Incomplete => "incomplete",
+            }
+            .to_string(),
+        ),
+        med: a.med,
+        local_pref: a.local_pref,
+        communities: a.communities.iter().map(ToString::to_string).collect(),
+    }
+}
+
+impl RouteEngine for RibRouteEngine {
+    fn peer_up(&mut self, info: &PeerInfo) -> Vec<Outgoing> {
+        let config = self.peer_config(&info.neighbor);
+        let id = match self.id(info.address) {
+            Some(id) => {
+                if self.rib.is_up(id) {
+                    // A new session replaced the old one without a down event.
+                    let _ = self.rib.peer_down(id);
+                }
+                let _ = self.rib.reconfigure_peer(id, config);
+                id
+            }
+            None => self.rib.add_peer(config),
+        };
+        let session = self.session(info);
+        if let Err(e) = self.rib.peer_up(id, session) {
+            tracing::error!(peer = %info.address, error = %e, "RIB refused peer up");
+        }
+        self.flush(Instant::now())
+    }
+
+    fn peer_down(&mut self, peer: IpAddr) -> Vec<Outgoing> {
+        if let Some(id) = self.id(peer) {
+            let _ = self.rib.peer_down(id);
+        }
+        self.flush(Instant::now())
+    }
+
+    fn update_received(&mut self, peer: IpAddr, update: fabric_bgp_wire::Update) -> Vec<Outgoing> {
+        let Some(id) = self.id(peer) else {
+            return Vec::new();
+        };
+        if let Some(af) = update.is_end_of_rib() {
+            let _ = self.rib.receive_end_of_rib(id, af);
+        } else {
+            for ru in route_updates(&update) {
+                if let Err(e) = self.rib.receive(id, ru) {
+                    tracing::warn!(%peer, error = %e, "routes not accepted");
+                }
+            }
+        }
+        self.flush(Instant::now())
+    }
+
+    fn route_refresh(&mut self, peer: IpAddr, family: AfiSafi) -> Vec<Outgoing> {
+        if let Some(id) = self.id(peer) {
+            let _ = self.rib.route_refresh(id, family);
+        }
+        self.flush(Instant::now())
+    }
+
+    fn originate(&mut self, prefix: IpNet) -> Vec<Outgoing> {
+        self.originate_route(LocalRoute::announce(prefix))
+    }
+
+    fn withdraw_originated(&mut self, prefix: IpNet) -> Vec<Outgoing> {
+        self.rib.withdraw_local(&prefix);
+        self.flush(Instant::now())
+    }
+
+    fn originated(&self) -> Vec<IpNet> {
+        self.rib.originated().map(|(p, _)| p).collect()
+    }
+
+    fn routes(&self, dir: RouteDir, peer: Option<IpAddr>) -> Vec<RouteEntry> {
+        let peers: BTreeSet<(PeerId, IpAddr)> = self
+            .up_peers()
+            .into_iter()
+            .filter(|(_, a)| peer.is_none_or(|p| p == *a))
+            .collect();
+        let mut out = Vec::new();
+        for (id, addr) in peers {
+            for f in FAMILIES {
+                match dir {
+                    RouteDir::Received => out.extend(
+                        self.rib
+                            .adj_rib_in(id, f)
+                            .iter()
+                            .map(|(p, a, _)| entry(addr, *p, a)),
+                    ),
+                    RouteDir::Advertised => out.extend(
+                        self.rib
+                            .adj_rib_out(id, f)
+                            .iter()
+                            .map(|(p, a)| entry(addr, *p, a)),
+                    ),
+                }
+            }
+        }
+        out
+    }
+
+    fn prefix_counts(&self, peer: IpAddr) -> PrefixCounts {
+        match self.id(peer) {
+            Some(id) => PrefixCounts {
+                received: self.rib.adj_rib_in_count(id),
+                advertised: self.rib.adj_rib_out_count(id),
+            },
+            None => PrefixCounts::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fabric_bgp_wire::{negotiate, Asn, Capability, Nlri, PathAttributes, RouterId, Update};
+
+    use super::*;
+    use crate::config::RemoteAs;
+    use crate::rib::FibRoute;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn info(addr: &str, local: &str, asn: u32, rid: &str) -> PeerInfo {
+        let caps = vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+            Capability::FourOctetAs(Asn(65000)),
+        ];
+        PeerInfo {
+            address: ip(addr),
+            local_address: ip(local),
+            local_as: Asn(65000),
+            local_id: RouterId("1.1.1.1".parse().unwrap()),
+            peer_as: Asn(asn),
+            peer_id: RouterId(rid.parse().unwrap()),
+            codec: negotiate(&caps, &caps, asn == 65000),
+            neighbor: Neighbor::new(ip(addr), RemoteAs::Asn(Asn(asn))),
+            peer_graceful_restart: None,
+        }
+    }
+
+    fn engine() -> (
+        RibRouteEngine,
+        tokio::sync::mpsc::UnboundedReceiver<Vec<crate::rib::FibChange>>,
+    ) {
+        let mut config = Config::new(RouterId("1.1.1.1".parse().unwrap()), Asn(65000));
+        config.prefixes = vec!["192.168.10.0/26".parse().unwrap()];
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut e = RibRouteEngine::from_config(&config, PolicyBook::default()).with_fib(tx);
+        for ev in [
+            KernelEvent::Link {
+                ifindex: 1,
+                name: Some("eth0".into()),
+                up: true,
+            },
+            KernelEvent::AddressAdded {
+                ifindex: 1,
+                address: ip("10.0.0.100"),
+                prefix_len: 24,
+            },
+            KernelEvent::AddressAdded {
+                ifindex: 1,
+                address: ip("fd00::100"),
+                prefix_len: 64,
+            },
+            KernelEvent::AddressAdded {
+                ifindex: 2,
+                address: ip("10.0.1.100"),
+                prefix_len: 24,
+            },
+        ] {
+            e.kernel_event(&ev);
+        }
+        (e, rx)
+    }
+
+    fn announced(out: &[Outgoing], peer: &str) -> Vec<IpNet> {
+        out.iter()
+            .filter(|o| o.peer == ip(peer))
+            .flat_map(|o| o.updates.iter())
+            .flat_map(route_updates)
+            .flat_map(|r| r.announced)
+            .collect()
+    }
+
+    #[test]
+    fn sessions_updates_fib_and_fast_failover() {
+        let (mut e, mut fib_rx) = engine();
+        let out = e.peer_up(&info("10.0.0.1", "10.0.0.100", 65001, "2.2.2.2"));
+        // Initial table: the configured prefix, with IPv6 next hop known from the link, then EoRs.
+        assert_eq!(
+            announced(&out, "10.0.0.1"),
+            vec!["192.168.10.0/26".parse::<IpNet>().unwrap()]
+        );
+        let eors: Vec<AfiSafi> = out[0]
+            .updates
+            .iter()
+            .filter_map(Update::is_end_of_rib)
+            .collect();
+        assert_eq!(eors, vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]);
+        e.peer_up(&info("10.0.1.1", "10.0.1.100", 65002, "3.3.3.3"));
+
+        let mut attrs = PathAttributes {
+            origin: Some(fabric_bgp_wire::Origin::Igp),
+            as_path: Some(fabric_bgp_wire::AsPath::from_sequence([Asn(65001)])),
+            next_hop: Some("10.0.0.1".parse().unwrap()),
+            ..PathAttributes::default()
+        };
+        attrs
+            .communities
+            .push(fabric_bgp_wire::Community::new(65001, 1));
+        let u = Update::announce_ipv4(attrs, vec![Nlri::new("203.0.113.0/24".parse().unwrap())]);
+        let out = e.update_received(ip("10.0.0.1"), u);
+        assert_eq!(
+            announced(&out, "10.0.1.1"),
+            vec!["203.0.113.0/24".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(
+            e.prefix_counts(ip("10.0.0.1")),
+            PrefixCounts {
+                received: 1,
+                advertised: 1
+            }
+        );
+        let adv = e.routes(RouteDir::Advertised, Some(ip("10.0.1.1")));
+        let r = adv
+            .iter()
+            .find(|r| r.prefix == "203.0.113.0/24".parse::<IpNet>().unwrap())
+            .unwrap();
+        assert_eq!(r.as_path, "65000 65001");
+        assert_eq!(r.next_hop, Some(ip("10.0.1.100")));
+        assert_eq!(r.communities, vec!["65001:1".to_string()]);
+
+        let mut installed = Vec::new();
+        while let Ok(batch) = fib_rx.try_recv() {
+            installed.extend(batch);
+        }
+        assert!(installed.iter().any(|c| matches!(c,
+            crate::rib::FibChange::Replace { prefix, route: FibRoute::Unicast(h) }
+                if *prefix == "203.0.113.0/24".parse::<IpNet>().unwrap() && h[0].gateway == ip("10.0.0.1"))));
+
+        // Carrier lost on eth0: the session to 10.0.0.1 must go now, its route is withdrawn.
+        let outcome = e.kernel_event(&KernelEvent::Link {
+            ifindex: 1,
+            name: Some("eth0".into()),
+            up: false,
+        });
+        assert_eq!(outcome.peers_to_drop, vec![ip("10.0.0.1")]);
+        let withdrawn: Vec<IpNet> = outcome
+            .outgoing
+            .iter()
+            .filter(|o| o.peer == ip("10.0.1.1"))
+            .flat_map(|o| o.updates.iter())
+            .flat_map(route_updates)
+            .flat_map(|r| r.withdrawn)
+            .collect();
+        assert_eq!(withdrawn, vec!["203.0.113.0/24".parse::<IpNet>().unwrap()]);
+        let out = e.peer_down(ip("10.0.0.1"));
+        assert!(announced(&out, "10.0.1.1").is_empty());
+        assert_eq!(e.prefix_counts(ip("10.0.0.1")), PrefixCounts::default());
+    }
+
+    #[test]
+    fn named_policies_resolve_and_unknown_names_fail_closed() {
+        let (mut e, _rx) = engine();
+        let mut i = info("10.0.0.1", "10.0.0.100", 65001, "2.2.2.2");
+        i.neighbor.export_policy = Some(PolicyRef::Named("default-only".into()));
+        i.neighbor.default_originate = true;
+        let out = e.peer_up(&i);
+        assert_eq!(
+            announced(&out, "10.0.0.1"),
+            vec![
+                "0.0.0.0/0".parse::<IpNet>().unwrap(),
+                "::/0".parse().unwrap()
+            ]
+        );
+
+        let mut j = info("10.0.1.1", "10.0.1.100", 65002, "3.3.3.3");
+        j.neighbor.export_policy = Some(PolicyRef::Named("no-such-policy".into()));
+        let out = e.peer_up(&j);
+        assert!(announced(&out, "10.0.1.1").is_empty());
+        assert_eq!(
+            e.originated(),
+            vec!["192.168.10.0/26".parse::<IpNet>().unwrap()]
+        );
+    }
+}
