@@ -863,7 +863,7 @@ fn arbitrary_edits_of_the_samples_never_panic() {
             let _ = parse(&text[..i], "cut.yaml");
         }
         let bytes = text.as_bytes();
-        for pos in (0..bytes.len()).step_by(7) {
+        for pos in (0..bytes.len()).step_by(11) {
             for s in subs {
                 let mut m = bytes[..pos].to_vec();
                 m.extend_from_slice(s);
