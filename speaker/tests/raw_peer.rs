@@ -1,0 +1,430 @@
+//! A hand-driven peer talks bytes to one `fabric-speaker` over loopback and checks its answers
+//! (conformance statements A.1-A.10, C.28/C.41 of `conformance-statements.md`): header errors,
+//! OPEN errors, UPDATE in OpenSent/OpenConfirm, unknown capabilities, RFC 7606 treat-as-withdraw
+//! keeping the session, and hold timer expiry.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fabric_bgp_wire::{
+    frame_len, AfiSafi, AsPath, Asn, Capability, CodecContext, Message, Nlri, Open, Origin,
+    PathAttributes, RawMessage, RouterId, Update,
+};
+use fabric_speaker::config::{Config, Neighbor, RemoteAs};
+use fabric_speaker::control::{self, Request, RouteDir};
+use fabric_speaker::fsm::State;
+use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+const LOCAL_AS: u32 = 65001;
+const PEER_AS: u32 = 65002;
+
+fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let end = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return Ok(v),
+            Err(last) if Instant::now() >= end => {
+                return Err(format!(
+                    "timed out after {timeout:?} waiting for {what}; last: {last}"
+                ))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The speaker under test, with one passive neighbor: us.
+struct Dut {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+    bgp: SocketAddr,
+    peer_ip: Ipv4Addr,
+}
+
+impl Dut {
+    fn start() -> Dut {
+        let dir = std::env::temp_dir().join(format!("fl-speaker-raw-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ip, peer_ip) = (Ipv4Addr::new(127, 71, 4, 1), Ipv4Addr::new(127, 71, 4, 2));
+        let port = TcpListener::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut c = Config::new(RouterId(Ipv4Addr::new(10, 0, 4, 1)), Asn(LOCAL_AS));
+        c.listen.address = IpAddr::V4(ip);
+        c.listen.port = port;
+        c.log_level = "debug".into();
+        let socket = dir.join("dut.sock");
+        c.control_socket = Some(socket.clone());
+        let mut n = Neighbor::new(IpAddr::V4(peer_ip), RemoteAs::Asn(Asn(PEER_AS)));
+        n.passive = true;
+        n.hold_time = 9;
+        n.idle_hold_time = 1;
+        c.neighbors.push(n);
+        c.prefixes = vec!["10.4.0.0/24".parse().unwrap()];
+        let path = dir.join("dut.yaml");
+        std::fs::write(&path, c.to_yaml().unwrap()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stderr(File::create(dir.join("dut.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let dut = Dut {
+            child,
+            dir,
+            socket,
+            bgp: SocketAddr::new(IpAddr::V4(ip), port),
+            peer_ip,
+        };
+        wait_until("control socket", DEADLINE, || {
+            control::request(&dut.socket, &Request::Status, Duration::from_secs(1))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .unwrap();
+        dut
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dut.log")).unwrap_or_default()
+    }
+
+    fn state(&self) -> Result<State, String> {
+        let r = control::request(
+            &self.socket,
+            &Request::Neighbors { peer: None },
+            Duration::from_secs(1),
+        )
+        .map_err(|e| e.to_string())?;
+        r.neighbors
+            .and_then(|n| n.first().map(|n| n.state))
+            .ok_or_else(|| "no neighbor".into())
+    }
+
+    fn received(&self) -> Result<Vec<String>, String> {
+        let req = Request::Routes {
+            dir: RouteDir::Received,
+            peer: None,
+        };
+        let r = control::request(&self.socket, &req, Duration::from_secs(1))
+            .map_err(|e| e.to_string())?;
+        Ok(r.routes
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.prefix.to_string())
+            .collect())
+    }
+
+    /// Opens a TCP connection from the neighbor's address, once the DUT accepts again.
+    fn connect(&self) -> Peer {
+        let stream = wait_until("a connection", DEADLINE, || {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::empty(),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            bind(
+                fd.as_raw_fd(),
+                &SockaddrIn::from(SocketAddrV4::new(self.peer_ip, 0)),
+            )
+            .map_err(|e| e.to_string())?;
+            let SocketAddr::V4(to) = self.bgp else {
+                return Err("not IPv4".into());
+            };
+            connect(fd.as_raw_fd(), &SockaddrIn::from(to)).map_err(|e| e.to_string())?;
+            Ok(TcpStream::from(fd))
+        })
+        .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Peer {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Dut {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Our end of a session.
+struct Peer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Peer {
+    fn send(&mut self, bytes: &[u8]) {
+        // The DUT may already have closed (that is what some cases expect); ignore errors.
+        let _ = self.stream.write_all(bytes);
+    }
+
+    fn send_msg(&mut self, m: &Message) {
+        self.send(&m.encode(&CodecContext::four_octet()).unwrap());
+    }
+
+    /// The next message, or `None` when the connection closed.
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, String> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(len) = frame_len(&self.buf).map_err(|e| e.to_string())? {
+                let frame: Vec<u8> = self.buf.drain(..len).collect();
+                return Message::decode(&frame, &CodecContext::four_octet())
+                    .map(Some)
+                    .map_err(|e| e.to_string());
+            }
+            if Instant::now() >= end {
+                return Err("no message".into());
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Reads until a NOTIFICATION arrives: (code, subcode, data).
+    fn expect_notification(&mut self, timeout: Duration) -> (u8, u8, Vec<u8>) {
+        let end = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while Instant::now() < end {
+            match self.recv(end - Instant::now()) {
+                Ok(Some(Message::Notification(n))) => {
+                    return (n.code.code(), n.code.subcode(), n.data)
+                }
+                Ok(Some(m)) => seen.push(format!("{:?}", m.msg_type())),
+                Ok(None) => panic!("connection closed without NOTIFICATION; saw {seen:?}"),
+                Err(_) => {}
+            }
+        }
+        panic!("no NOTIFICATION within {timeout:?}; saw {seen:?}");
+    }
+
+    /// Reads until a message of the wanted kind arrives.
+    fn expect(&mut self, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+        let end = Instant::now() + DEADLINE;
+        let mut seen = Vec::new();
+        while Instant::now() < end {
+            match self.recv(end - Instant::now()) {
+                Ok(Some(m)) if pred(&m) => return m,
+                Ok(Some(m)) => seen.push(format!("{m:?}")),
+                Ok(None) => panic!("connection closed while waiting for {what}; saw {seen:?}"),
+                Err(_) => {}
+            }
+        }
+        panic!("no {what}; saw {seen:?}");
+    }
+}
+
+fn open(asn: u32, hold: u16, id: Ipv4Addr, extra: Vec<Capability>) -> Open {
+    let mut caps = vec![
+        Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+        Capability::FourOctetAs(Asn(asn)),
+    ];
+    caps.extend(extra);
+    Open::new(Asn(asn), hold, RouterId(id), caps)
+}
+
+fn peer_id() -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 4, 2)
+}
+
+fn good_open(hold: u16) -> Message {
+    Message::Open(open(PEER_AS, hold, peer_id(), vec![]))
+}
+
+/// A valid UPDATE for 10.9.0.0/24; with `bad_origin` the ORIGIN value is 5 (RFC 7606 §7.1:
+/// treat-as-withdraw).
+fn update_10_9(bad_origin: bool) -> Vec<u8> {
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::from_sequence([Asn(PEER_AS)])),
+        next_hop: Some(Ipv4Addr::new(127, 71, 4, 2)),
+        ..PathAttributes::default()
+    };
+    let u = Update::announce_ipv4(attrs, vec![Nlri::new("10.9.0.0/24".parse().unwrap())]);
+    let mut bytes = Message::Update(u)
+        .encode(&CodecContext::four_octet())
+        .unwrap();
+    if bad_origin {
+        // Attributes are encoded in type order: ORIGIN first, right after the two length
+        // fields: header(19) + withdrawn len(2) + attr len(2) = 23; flags, type, len, value.
+        assert_eq!(&bytes[23..26], &[0x40, 1, 1]);
+        bytes[26] = 5;
+    }
+    bytes
+}
+
+/// Sends `bytes` on a fresh connection and returns the NOTIFICATION the DUT answers with.
+fn answer_to(dut: &Dut, msgs: &[Vec<u8>]) -> (u8, u8, Vec<u8>) {
+    let mut p = dut.connect();
+    for m in msgs {
+        p.send(m);
+    }
+    p.expect_notification(DEADLINE)
+}
+
+fn enc(m: &Message) -> Vec<u8> {
+    m.encode(&CodecContext::four_octet()).unwrap()
+}
+
+#[test]
+fn raw_peer_conformance() {
+    let dut = Dut::start();
+    let check = |what: &str, got: (u8, u8, Vec<u8>), want: (u8, u8)| {
+        assert_eq!(
+            (got.0, got.1),
+            want,
+            "{what}: got {got:?}\n--- DUT log ---\n{}",
+            dut.logs()
+        );
+        got.2
+    };
+
+    // A.7: header errors.
+    let bad_marker = RawMessage::keepalive().with_marker([0; 16]).encode();
+    check("bad marker", answer_to(&dut, &[bad_marker]), (1, 1));
+    let long_keepalive = RawMessage::new(4u8, vec![0u8]).encode();
+    let data = check(
+        "KEEPALIVE of 20 octets",
+        answer_to(&dut, &[long_keepalive]),
+        (1, 2),
+    );
+    assert_eq!(data, vec![0, 20], "1/2 carries the bad length");
+    let unknown_type = RawMessage::new(9u8, Vec::<u8>::new()).encode();
+    check("unknown type", answer_to(&dut, &[unknown_type]), (1, 3));
+
+    // A.6, A.4, A.5, A.1: OPEN errors.
+    let mut v3 = open(PEER_AS, 90, peer_id(), vec![]);
+    v3.version = 3;
+    let data = check(
+        "version 3",
+        answer_to(&dut, &[enc(&Message::Open(v3))]),
+        (2, 1),
+    );
+    assert_eq!(data, vec![0, 4], "2/1 carries the supported version");
+    let wrong_as = Message::Open(open(65003, 90, peer_id(), vec![]));
+    check("wrong AS", answer_to(&dut, &[enc(&wrong_as)]), (2, 2));
+    let wrong_as4 = Message::Open(open(4_200_000_002, 90, peer_id(), vec![]));
+    check(
+        "wrong 4-octet AS",
+        answer_to(&dut, &[enc(&wrong_as4)]),
+        (2, 2),
+    );
+    let zero_id = Message::Open(open(PEER_AS, 90, Ipv4Addr::UNSPECIFIED, vec![]));
+    check(
+        "BGP identifier 0",
+        answer_to(&dut, &[enc(&zero_id)]),
+        (2, 3),
+    );
+    check(
+        "hold time 1",
+        answer_to(&dut, &[enc(&good_open(1))]),
+        (2, 6),
+    );
+    check(
+        "hold time 2",
+        answer_to(&dut, &[enc(&good_open(2))]),
+        (2, 6),
+    );
+
+    // A.9: UPDATE in OpenSent (before our OPEN) and in OpenConfirm (before our KEEPALIVE).
+    check(
+        "UPDATE in OpenSent",
+        answer_to(&dut, &[update_10_9(false)]),
+        (5, 1),
+    );
+    let got = answer_to(&dut, &[enc(&good_open(90)), update_10_9(false)]);
+    check("UPDATE in OpenConfirm", got, (5, 2));
+
+    // A.10: an unknown capability is ignored and the session comes up.
+    let mut p = dut.connect();
+    let odd = Capability::Unknown {
+        code: 200,
+        value: vec![1, 2, 3],
+    };
+    p.send_msg(&Message::Open(open(PEER_AS, 90, peer_id(), vec![odd])));
+    p.expect("OPEN", |m| matches!(m, Message::Open(_)));
+    p.expect("KEEPALIVE", |m| matches!(m, Message::Keepalive));
+    p.send_msg(&Message::Keepalive);
+    // The DUT's route and End-of-RIB arrive once Established.
+    p.expect(
+        "End-of-RIB",
+        |m| matches!(m, Message::Update(u) if u.is_end_of_rib().is_some()),
+    );
+    assert_eq!(dut.state(), Ok(State::Established));
+
+    // C.28/C.41: a malformed ORIGIN is treat-as-withdraw, the session stays up, and a later
+    // good UPDATE is accepted; a malformed one for the same prefix withdraws it.
+    let wait_routes = |want: &[&str]| {
+        wait_until("received routes", DEADLINE, || {
+            let got = dut.received()?;
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", dut.logs()))
+    };
+    p.send(&update_10_9(true));
+    p.send_msg(&Message::Keepalive);
+    p.send(&update_10_9(false));
+    wait_routes(&["10.9.0.0/24"]);
+    p.send(&update_10_9(true));
+    wait_routes(&[]);
+    assert_eq!(
+        dut.state(),
+        Ok(State::Established),
+        "treat-as-withdraw keeps the session"
+    );
+
+    // A.3: silence for longer than the negotiated hold time → 4/0, routes gone.
+    drop(p);
+    let mut p = dut.connect();
+    p.send_msg(&good_open(3));
+    p.expect("KEEPALIVE", |m| matches!(m, Message::Keepalive));
+    p.send_msg(&Message::Keepalive);
+    p.send(&update_10_9(false));
+    wait_routes(&["10.9.0.0/24"]);
+    let quiet_since = Instant::now();
+    let (code, sub, _) = p.expect_notification(DEADLINE);
+    let waited = quiet_since.elapsed();
+    assert_eq!((code, sub), (4, 0), "{}", dut.logs());
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "hold timer fired after {waited:?}"
+    );
+    wait_routes(&[]);
+    assert_ne!(dut.state(), Ok(State::Established));
+}
