@@ -128,9 +128,14 @@ impl PeerSession {
         local_address: IpAddr,
         families: Vec<AfiSafi>,
     ) -> Self {
+        // A dual-stack socket reports an IPv4 session's address as ::ffff:a.b.c.d: that is an
+        // IPv4 next hop, not a usable IPv6 one.
         let (next_hop_v4, next_hop_v6) = match local_address {
             IpAddr::V4(a) => (Some(a), None),
-            IpAddr::V6(a) => (a.to_ipv4_mapped(), Some(a)),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => (Some(v4), None),
+                None => (None, Some(a)),
+            },
         };
         PeerSession {
             remote_as,
@@ -169,4 +174,32 @@ pub struct PeerInfo {
     pub local_as: Asn,
     /// Our BGP Identifier.
     pub local_router_id: RouterId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hop_self_per_family_from_the_session_address() {
+        let rid = RouterId("1.1.1.1".parse().unwrap());
+        let fams = vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+        let v4 = PeerSession::new(Asn(1), rid, "10.0.0.1".parse().unwrap(), fams.clone());
+        assert_eq!(v4.next_hop_self(false), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(v4.next_hop_self(true), None);
+        let mapped = PeerSession::new(
+            Asn(1),
+            rid,
+            "::ffff:10.0.0.1".parse().unwrap(),
+            fams.clone(),
+        );
+        assert_eq!(
+            mapped.next_hop_self(false),
+            Some("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(mapped.next_hop_self(true), None);
+        let v6 = PeerSession::new(Asn(1), rid, "fd00::1".parse().unwrap(), fams);
+        assert_eq!(v6.next_hop_self(true), Some("fd00::1".parse().unwrap()));
+        assert_eq!(v6.next_hop_self(false), None);
+    }
 }
