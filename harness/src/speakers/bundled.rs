@@ -9,13 +9,16 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::Duration;
 
+use fabric_bgp_wire::AfiSafi;
 use fabric_speaker::config::{Config, GracefulRestart as SpeakerGr, Neighbor, PolicyRef, RemoteAs};
+use fabric_speaker::control::{NeighborStatus, Request, Response};
+use fabric_speaker::fsm::State;
 use ipnet::IpNet;
 
 use super::api::{
-    ConfigFile, NeighborState, NodeContext, RenderedConfig, Requirement, Speaker, SpeakerError,
+    ConfigFile, NegotiatedCaps, NeighborState, NodeContext, RenderedConfig, Requirement, Speaker,
+    SpeakerError,
 };
 use super::intent::{check_socket_path, header, render_error, NodeIntent};
 use super::writer::ConfigWriter;
@@ -149,32 +152,25 @@ impl Speaker for Bundled {
     }
 
     fn ready(&self, ctx: &NodeContext<'_>) -> Probe<()> {
-        match UnixStream::connect(socket(ctx)) {
-            Ok(_) => Probe::Done(()),
-            Err(e) => Probe::pending(format!("{}: {e}", socket(ctx).display())),
+        // The control socket exists once the daemon listens for BGP; a `status` answer is ready.
+        match ask(ctx, &Request::Status) {
+            Ok(r) if r.ok && r.status.is_some() => Probe::Done(()),
+            Ok(r) => Probe::pending(format!("status answer: {r:?}")),
+            Err(e) => Probe::pending(e),
         }
     }
 
     fn neighbors(&self, ctx: &NodeContext<'_>) -> Result<Vec<NeighborState>, SpeakerError> {
-        // The control protocol (JSON lines, `speaker/src/control.rs`) has not landed yet; ask
-        // for `neighbors` and report what came back so the gap is visible.
-        let ask = || -> std::io::Result<String> {
-            let mut s = UnixStream::connect(socket(ctx))?;
-            s.set_read_timeout(Some(ctx.options.query_timeout.min(Duration::from_secs(5))))?;
-            s.write_all(b"{\"request\":\"neighbors\"}\n")?;
-            let mut line = String::new();
-            BufReader::new(s).read_line(&mut line)?;
-            Ok(line)
-        };
-        let reason = match ask() {
-            Ok(line) => format!("control socket answered {:?}", line.trim()),
-            Err(e) => format!("control socket: {e}"),
-        };
-        Err(SpeakerError::Unsupported {
-            kind: SpeakerKind::Bundled,
-            what: "neighbors()",
-            reason,
-        })
+        let r = ask(ctx, &Request::Neighbors { peer: None })?;
+        match (r.ok, r.neighbors) {
+            (true, Some(n)) => Ok(n.iter().map(neighbor_state).collect()),
+            (_, _) => Err(SpeakerError::Parse {
+                what: "fabric-speaker neighbors".to_string(),
+                reason: r
+                    .error
+                    .unwrap_or_else(|| "no neighbors in the answer".to_string()),
+            }),
+        }
     }
 
     fn check_config(&self, ctx: &NodeContext<'_>) -> Result<bool, SpeakerError> {
@@ -186,5 +182,62 @@ impl Speaker for Bundled {
             message: e.to_string(),
         })?;
         Ok(true)
+    }
+}
+
+/// One request/answer exchange on the speaker's control socket (JSON lines,
+/// `speaker/src/control.rs`).
+fn ask(ctx: &NodeContext<'_>, req: &Request) -> Result<Response, SpeakerError> {
+    let path = socket(ctx);
+    let what = format!("control socket {}", path.display());
+    let io = |source: std::io::Error| SpeakerError::Exec {
+        argv: what.clone(),
+        source,
+    };
+    let mut line = serde_json::to_string(req).map_err(|e| SpeakerError::Parse {
+        what: what.clone(),
+        reason: e.to_string(),
+    })?;
+    line.push('\n');
+    let mut s = UnixStream::connect(&path).map_err(io)?;
+    s.set_read_timeout(Some(ctx.options.query_timeout))
+        .map_err(io)?;
+    s.write_all(line.as_bytes()).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).map_err(io)?;
+    serde_json::from_str(&answer).map_err(|e| SpeakerError::Parse {
+        what,
+        reason: format!("{e}: {answer:?}"),
+    })
+}
+
+/// The speaker's neighbor status in the adapter's terms.
+fn neighbor_state(n: &NeighborStatus) -> NeighborState {
+    let established = n.state == State::Established;
+    let caps = match (&n.capabilities, established) {
+        (Some(c), true) => NegotiatedCaps {
+            four_octet_as: Some(c.four_octet_as),
+            route_refresh: Some(c.route_refresh),
+            graceful_restart: Some(c.graceful_restart_local && c.graceful_restart_peer.is_some()),
+            address_families: c
+                .families
+                .iter()
+                .filter_map(|f| match f.as_str() {
+                    "ipv4-unicast" => Some(AfiSafi::IPV4_UNICAST),
+                    "ipv6-unicast" => Some(AfiSafi::IPV6_UNICAST),
+                    _ => None,
+                })
+                .collect(),
+        },
+        _ => NegotiatedCaps::default(),
+    };
+    NeighborState {
+        name: n.address.to_string(),
+        peer_addr: Some(n.address),
+        peer_as: n.peer_as,
+        state: n.state.name().to_string(),
+        established,
+        prefixes_received: u64::try_from(n.prefixes.received).ok(),
+        caps,
     }
 }

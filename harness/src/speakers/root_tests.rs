@@ -355,3 +355,25 @@ fn graceful_restart_of_a_killed_bird_node(
     )
     .unwrap_or_else(|t| panic!("r1n1 did not come back: {t}"));
 }
+
+#[test]
+fn bundled_node_with_bird_spine_and_frr_tor() {
+    let kinds = [SpeakerKind::Bird, SpeakerKind::Frr, SpeakerKind::Bundled];
+    if let Some(why) = skip_reason(&kinds) {
+        eprintln!("ignored: {why}");
+        return;
+    }
+    let yaml = "design: as-per-server\nspines: 1\nracks:\n  - { nodes: 1 }\n\
+                pods-per-node: 1\nspeakers: { spine: bird, tor: frr, node: bundled }\n";
+    let (_lab, mut speakers, _tmp) = fabric(yaml, "fl-sp-bun");
+    for s in speaker(&speakers, "r1n1")
+        .neighbors()
+        .unwrap_or_else(|e| panic!("{e}"))
+    {
+        assert!(s.established, "{s:?}");
+        assert_eq!(s.caps.four_octet_as, Some(true), "{s:?}");
+    }
+    // The node's block reaches the spine through the FRR ToR.
+    wait_prefixes(&speakers, "s1", 1);
+    stop_all(&mut speakers);
+}
