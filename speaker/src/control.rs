@@ -18,6 +18,10 @@
 //! | `{"cmd":"routes","dir":"received"\|"advertised"}` (+ optional `"peer"`) | `{"ok":true,"routes":[RouteEntry]}` |
 //! | `{"cmd":"announce","prefix":"10.9.0.0/24"}` | `{"ok":true}`: originate a prefix at run time |
 //! | `{"cmd":"withdraw","prefix":"10.9.0.0/24"}` | `{"ok":true}`: stop originating it |
+//! | `{"cmd":"reset","peer":"10.0.0.2"}` (+ optional `"communication"`) | `{"ok":true}`: Cease 6/4, then automatic restart |
+//! | `{"cmd":"disable","peer":"10.0.0.2"}` (+ optional `"communication"`) | `{"ok":true}`: Cease 6/2, stays down |
+//! | `{"cmd":"enable","peer":"10.0.0.2"}` | `{"ok":true}`: start a disabled session |
+//! | `{"cmd":"reload"}` | `{"ok":true}` or the configuration error: same as SIGHUP |
 //! | anything else | `{"ok":false,"error":"..."}` |
 //!
 //! `Status`:
@@ -112,6 +116,29 @@ pub enum Request {
         /// The prefix.
         prefix: IpNet,
     },
+    /// Reset a session: Cease/Administrative Reset (6/4), then automatic restart.
+    Reset {
+        /// The neighbor.
+        peer: IpAddr,
+        /// RFC 9003 shutdown communication.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        communication: Option<String>,
+    },
+    /// Stop a session and keep it down: Cease/Administrative Shutdown (6/2).
+    Disable {
+        /// The neighbor.
+        peer: IpAddr,
+        /// RFC 9003 shutdown communication.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        communication: Option<String>,
+    },
+    /// Start a disabled session again.
+    Enable {
+        /// The neighbor.
+        peer: IpAddr,
+    },
+    /// Re-read the configuration file (as SIGHUP does).
+    Reload,
 }
 
 /// Route direction.
@@ -540,6 +567,27 @@ mod tests {
                     prefix: "10.9.0.0/24".parse().unwrap(),
                 },
             ),
+            (
+                r#"{"cmd":"reset","peer":"10.0.0.2","communication":"maintenance"}"#,
+                Request::Reset {
+                    peer: "10.0.0.2".parse().unwrap(),
+                    communication: Some("maintenance".into()),
+                },
+            ),
+            (
+                r#"{"cmd":"disable","peer":"10.0.0.2"}"#,
+                Request::Disable {
+                    peer: "10.0.0.2".parse().unwrap(),
+                    communication: None,
+                },
+            ),
+            (
+                r#"{"cmd":"enable","peer":"10.0.0.2"}"#,
+                Request::Enable {
+                    peer: "10.0.0.2".parse().unwrap(),
+                },
+            ),
+            (r#"{"cmd":"reload"}"#, Request::Reload),
         ];
         for (json, want) in cases {
             let got: Request = serde_json::from_str(json).unwrap();

@@ -19,21 +19,25 @@
 //!
 //! SIGTERM/SIGINT: ManualStop with Cease/Administrative Shutdown (RFC 8203/9003 communication)
 //! on every session, then wait (bounded) until the NOTIFICATIONs are flushed, then return.
+//! SIGHUP (or the control socket's `reload`): re-read the configuration file; neighbors and
+//! originated prefixes change live (see `Daemon::apply_config`).
 
 pub mod engine;
 pub mod open;
 pub mod origin;
 pub mod peer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use fabric_bgp_wire::{
     negotiate, CeaseSubcode, CodecContext, DecodeError, Message, Open, RouteRefresh,
     RouteRefreshSubtype,
 };
+use ipnet::IpNet;
 use tokio::net::TcpStream;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
@@ -42,7 +46,7 @@ use tokio::task::JoinHandle;
 use self::engine::{Outgoing, PeerInfo, RouteEngine};
 use self::origin::OriginEngine;
 use self::peer::{count, Conn, Link, Peer, Slot};
-use crate::config::Config;
+use crate::config::{Config, Neighbor};
 use crate::control::{self, ControlError, Request, Response, Status};
 use crate::fsm::{
     resolve_collision, Action, CeaseReason, CollisionOutcome, ConnectionView, Direction, Event,
@@ -80,19 +84,22 @@ pub enum DaemonError {
 }
 
 /// Runs the speaker until SIGTERM/SIGINT, using the placeholder [`OriginEngine`].
-pub async fn run(config: Config) -> Result<(), DaemonError> {
+/// `config_path` is re-read on SIGHUP (and the control socket's `reload`).
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
     let engine = Box::new(OriginEngine::new(config.prefixes.iter().copied()));
-    run_with_engine(config, engine).await
+    run_with_engine(config, config_path, engine).await
 }
 
 /// Runs the speaker with a given route engine until SIGTERM/SIGINT.
 pub async fn run_with_engine(
     config: Config,
+    config_path: Option<PathBuf>,
     engine: Box<dyn RouteEngine>,
 ) -> Result<(), DaemonError> {
     // Signal handlers first: a SIGTERM right after readiness must become a clean shutdown.
     let term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     let addr = SocketAddr::new(config.listen.address, config.listen.port);
     let bgp = listener::bind(addr).map_err(|source| DaemonError::Listen { addr, source })?;
     let listen = bgp.local_addr().unwrap_or(addr);
@@ -103,9 +110,9 @@ pub async fn run_with_engine(
     let tasks = [
         tokio::spawn(listener::accept_loop(bgp, tx.clone())),
         tokio::spawn(control::serve(ctl, tx.clone())),
-        tokio::spawn(watch_signals(term, int, tx.clone())),
+        tokio::spawn(watch_signals(term, int, hup, tx.clone())),
     ];
-    let mut daemon = Daemon::new(config, listen, tx, engine);
+    let mut daemon = Daemon::new(config, config_path, listen, tx, engine);
     tracing::info!(
         router_id = %daemon.config.router_id,
         local_as = %daemon.config.local_as,
@@ -125,17 +132,30 @@ pub async fn run_with_engine(
     Ok(())
 }
 
-async fn watch_signals(mut term: Signal, mut int: Signal, owner: mpsc::Sender<Input>) {
-    let signal = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    let _ = owner.send(Input::Shutdown { signal }).await;
+async fn watch_signals(
+    mut term: Signal,
+    mut int: Signal,
+    mut hup: Signal,
+    owner: mpsc::Sender<Input>,
+) {
+    loop {
+        let input = tokio::select! {
+            _ = term.recv() => Input::Shutdown { signal: "SIGTERM" },
+            _ = int.recv() => Input::Shutdown { signal: "SIGINT" },
+            _ = hup.recv() => Input::Reload,
+        };
+        let stop = matches!(input, Input::Shutdown { .. });
+        if owner.send(input).await.is_err() || stop {
+            return;
+        }
+    }
 }
 
 /// The owner loop's state.
 struct Daemon {
     config: Config,
+    config_path: Option<PathBuf>,
+    seed_base: u64,
     hostname: String,
     listen: SocketAddr,
     started: Instant,
@@ -151,6 +171,7 @@ struct Daemon {
 impl Daemon {
     fn new(
         config: Config,
+        config_path: Option<PathBuf>,
         listen: SocketAddr,
         owner: mpsc::Sender<Input>,
         engine: Box<dyn RouteEngine>,
@@ -174,15 +195,12 @@ impl Daemon {
         let peers = config
             .neighbors
             .iter()
-            .map(|n| {
-                let mut h = DefaultHasher::new();
-                (seed_base, n.address).hash(&mut h);
-                let fsm = Session::new(n.session_config(&config, h.finish()));
-                (n.address, Peer::new(n.clone(), fsm))
-            })
+            .map(|n| (n.address, make_peer(&config, n, seed_base)))
             .collect();
         Daemon {
             config,
+            config_path,
+            seed_base,
             hostname,
             listen,
             started: Instant::now(),
@@ -251,7 +269,111 @@ impl Daemon {
             Input::Frame { conn, frame } => self.on_frame(conn, &frame),
             Input::ConnClosed { conn, reason } => self.on_conn_closed(conn, reason),
             Input::Control { request, reply } => self.on_control(request, reply),
+            Input::Reload => {
+                if let Err(e) = self.reload() {
+                    tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                }
+            }
             Input::Shutdown { signal } => self.shutdown(signal),
+        }
+    }
+
+    // ===== configuration reload =====
+
+    /// Re-reads the configuration file and applies neighbor and prefix changes.
+    fn reload(&mut self) -> Result<(), String> {
+        let Some(path) = self.config_path.clone() else {
+            return Err("no configuration file to reload".into());
+        };
+        let new = Config::load(&path).map_err(|e| e.to_string())?;
+        tracing::info!(path = %path.display(), "reloading configuration");
+        self.apply_config(new);
+        Ok(())
+    }
+
+    /// Applies a new configuration. Neighbors removed get Cease/Peer De-configured (6/3),
+    /// changed ones Cease/Other Configuration Change (6/6) and start again with the new
+    /// settings, new ones start; originated prefixes follow `prefixes` (run-time announce and
+    /// withdraw are forgotten). Process-wide settings need a restart and are ignored.
+    fn apply_config(&mut self, new: Config) {
+        let old = &self.config;
+        let global_change = new.router_id != old.router_id
+            || new.local_as != old.local_as
+            || new.listen != old.listen
+            || new.control_socket != old.control_socket
+            || new.graceful_restart != old.graceful_restart
+            || new.hostname != old.hostname
+            || new.domain_name != old.domain_name
+            || new.log_format != old.log_format
+            || new.log_level != old.log_level;
+        if global_change {
+            tracing::warn!("process-wide settings changed: they take effect after a restart");
+        }
+        let old_neighbors: BTreeMap<IpAddr, Neighbor> = self
+            .config
+            .neighbors
+            .iter()
+            .map(|n| (n.address, n.clone()))
+            .collect();
+        let new_neighbors: BTreeMap<IpAddr, Neighbor> = new
+            .neighbors
+            .iter()
+            .map(|n| (n.address, n.clone()))
+            .collect();
+        self.config.neighbors = new.neighbors.clone();
+        self.config.prefixes = new.prefixes.clone();
+        for (addr, old_n) in &old_neighbors {
+            match new_neighbors.get(addr) {
+                None => {
+                    tracing::info!(peer = %addr, "neighbor removed");
+                    self.stop_peer(*addr, CeaseReason::PeerDeconfigured);
+                    self.peers.remove(addr);
+                }
+                Some(new_n) if new_n != old_n => {
+                    tracing::info!(peer = %addr, "neighbor changed: restarting its session");
+                    self.stop_peer(*addr, CeaseReason::OtherConfigurationChange);
+                    self.peers.remove(addr);
+                }
+                Some(_) => {}
+            }
+        }
+        for (addr, n) in &new_neighbors {
+            if !self.peers.contains_key(addr) {
+                tracing::info!(peer = %addr, "neighbor added");
+                self.peers
+                    .insert(*addr, make_peer(&self.config, n, self.seed_base));
+                self.feed(*addr, Slot::Main, Event::ManualStart);
+            }
+        }
+        let want: BTreeSet<IpNet> = new.prefixes.iter().map(IpNet::trunc).collect();
+        let have: BTreeSet<IpNet> = self.engine.originated().into_iter().collect();
+        for prefix in have.difference(&want) {
+            let out = self.engine.withdraw_originated(*prefix);
+            self.send_outputs(out);
+        }
+        for prefix in want.difference(&have) {
+            let out = self.engine.originate(*prefix);
+            self.send_outputs(out);
+        }
+    }
+
+    /// ManualStop with a Cease on both of a peer's FSMs.
+    fn stop_peer(&mut self, addr: IpAddr, reason: CeaseReason) {
+        self.stop_peer_with(addr, Notification::cease(reason, ""), true);
+    }
+
+    /// ManualStop (stays down) or AutomaticStop (restarts after the idle hold time) with the
+    /// given Cease on both of a peer's FSMs.
+    fn stop_peer_with(&mut self, addr: IpAddr, cease: Notification, manual: bool) {
+        for slot in [Slot::Secondary, Slot::Main] {
+            if self.link_mut(addr, slot).is_some() {
+                let event = if manual {
+                    Event::ManualStop(cease.clone())
+                } else {
+                    Event::AutomaticStop(cease.clone())
+                };
+                self.feed(addr, slot, event);
+            }
         }
     }
 
@@ -871,11 +993,7 @@ impl Daemon {
             Notification::cease(CeaseReason::AdministrativeShutdown, SHUTDOWN_COMMUNICATION);
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for addr in addrs {
-            for slot in [Slot::Secondary, Slot::Main] {
-                if self.link_mut(addr, slot).is_some() {
-                    self.feed(addr, slot, Event::ManualStop(cease.clone()));
-                }
-            }
+            self.stop_peer_with(addr, cease.clone(), true);
         }
     }
 
@@ -923,6 +1041,38 @@ impl Daemon {
                 self.send_outputs(out);
                 Response::ok()
             }
+            Request::Reset {
+                peer,
+                communication,
+            } if self.peers.contains_key(&peer) => {
+                tracing::info!(%peer, "administrative reset (control socket)");
+                let text = communication.unwrap_or_default();
+                let cease = Notification::cease(CeaseReason::AdministrativeReset, &text);
+                self.stop_peer_with(peer, cease, false);
+                Response::ok()
+            }
+            Request::Disable {
+                peer,
+                communication,
+            } if self.peers.contains_key(&peer) => {
+                tracing::info!(%peer, "administrative shutdown (control socket)");
+                let text = communication.unwrap_or_default();
+                let cease = Notification::cease(CeaseReason::AdministrativeShutdown, &text);
+                self.stop_peer_with(peer, cease, true);
+                Response::ok()
+            }
+            Request::Enable { peer } if self.peers.contains_key(&peer) => {
+                tracing::info!(%peer, "enabled (control socket)");
+                self.feed(peer, Slot::Main, Event::ManualStart);
+                Response::ok()
+            }
+            Request::Reset { .. } | Request::Disable { .. } | Request::Enable { .. } => {
+                Response::error("no such neighbor")
+            }
+            Request::Reload => match self.reload() {
+                Ok(()) => Response::ok(),
+                Err(e) => Response::error(e),
+            },
         };
         let _ = reply.send(response);
     }
@@ -945,6 +1095,16 @@ impl Daemon {
             shutting_down: self.shutting_down,
         }
     }
+}
+
+/// A peer in Idle with its FSM seeded from `seed_base` and its address.
+fn make_peer(config: &Config, n: &Neighbor, seed_base: u64) -> Peer {
+    let mut h = DefaultHasher::new();
+    (seed_base, n.address).hash(&mut h);
+    Peer::new(
+        n.clone(),
+        Session::new(n.session_config(config, h.finish())),
+    )
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

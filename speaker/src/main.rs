@@ -115,7 +115,7 @@ fn real_main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    runtime.block_on(fabric_speaker::daemon::run(config))?;
+    runtime.block_on(fabric_speaker::daemon::run(config, Some(path)))?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //!   dial tasks ─────Dialed────────┤
 //!   reader tasks ───Frame/ConnClosed┤        ┌──────────────────────┐
 //!   control clients ─Control──────┼──mpsc──►│ owner loop (daemon)  │──bytes──► writer tasks
-//!   signal task ────Shutdown──────┘        │ FSMs, RIB, counters  │──reply──► control clients
+//!   signal task ────Shutdown/Reload┘        │ FSMs, RIB, counters  │──reply──► control clients
 //!                                          └──────────────────────┘
 //! ```
 //!
@@ -66,6 +66,8 @@ pub enum Input {
         /// Where to send the answer.
         reply: oneshot::Sender<Response>,
     },
+    /// SIGHUP: re-read the configuration file.
+    Reload,
     /// SIGTERM or SIGINT.
     Shutdown {
         /// Signal name, for the log.

@@ -67,6 +67,8 @@ struct Speaker {
     child: Child,
     socket: PathBuf,
     log: PathBuf,
+    config_path: PathBuf,
+    config: Config,
 }
 
 impl Speaker {
@@ -91,6 +93,8 @@ impl Speaker {
             child,
             socket,
             log,
+            config_path: path,
+            config,
         };
         s.wait_ready();
         s
@@ -163,6 +167,14 @@ impl Speaker {
             },
         )
         .unwrap_or_else(|e| panic!("{e}\n--- {} log ---\n{}", self.name, self.logs()))
+    }
+
+    /// Rewrites the configuration file and sends SIGHUP.
+    fn reconfigure(&mut self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.config);
+        std::fs::write(&self.config_path, self.config.to_yaml().unwrap()).unwrap();
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGHUP).unwrap();
     }
 
     fn terminate(&mut self) -> ExitStatus {
@@ -457,4 +469,84 @@ fn bad_config_names_file_and_field() {
         err.contains("bad.yaml") && err.contains("prot") && err.contains("line 4"),
         "{err}"
     );
+}
+
+/// Run-time changes: Administrative Reset from the control socket, prefixes changed by SIGHUP,
+/// a neighbor removed by `reload` (Cease/Peer De-configured).
+#[test]
+fn reset_reload_and_deconfigure() {
+    let dir = TempDir::new("reload");
+    let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 5, 1), Ipv4Addr::new(127, 71, 5, 2));
+    let port = free_port(a_ip);
+    let mut ca = speaker_config(Ipv4Addr::new(10, 0, 5, 1), 65001, a_ip, port);
+    ca.neighbors
+        .push(neighbor(b_ip, RemoteAs::Asn(Asn(65002)), port));
+    ca.prefixes = prefixes(&["10.51.0.0/24", "10.52.0.0/24"]);
+    let mut cb = speaker_config(Ipv4Addr::new(10, 0, 5, 2), 65002, b_ip, port);
+    cb.neighbors
+        .push(neighbor(a_ip, RemoteAs::Asn(Asn(65001)), port));
+
+    let mut a = Speaker::start("a", &dir.0, ca);
+    let b = Speaker::start("b", &dir.0, cb);
+    let (a_addr, b_addr) = (IpAddr::V4(a_ip), IpAddr::V4(b_ip));
+    b.wait_received(a_addr, &["10.51.0.0/24", "10.52.0.0/24"]);
+
+    // Administrative Reset with a communication: the peer sees 6/4, the session comes back.
+    let req = Request::Reset {
+        peer: b_addr,
+        communication: Some("planned reset".into()),
+    };
+    a.request(&req).unwrap();
+    let nb = wait_until("b to see 6/4 and re-establish", DEADLINE, || {
+        let n = b.neighbor(a_addr)?;
+        let cease = n
+            .last_notification_received
+            .as_ref()
+            .map(|c| (c.code, c.subcode));
+        if cease == Some((6, 4)) && n.state == State::Established && n.established_transitions == 2
+        {
+            Ok(n)
+        } else {
+            Err(format!(
+                "state {} transitions {} cease {cease:?}",
+                n.state, n.established_transitions
+            ))
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", a.logs(), b.logs()));
+    let cease = nb.last_notification_received.unwrap();
+    assert_eq!(cease.communication.as_deref(), Some("planned reset"));
+    b.wait_received(a_addr, &["10.51.0.0/24", "10.52.0.0/24"]);
+
+    // SIGHUP with a prefix removed from the file and one added.
+    a.reconfigure(|c| c.prefixes = prefixes(&["10.52.0.0/24", "10.53.0.0/24"]));
+    b.wait_received(a_addr, &["10.52.0.0/24", "10.53.0.0/24"]);
+    assert_eq!(
+        b.neighbor(a_addr).unwrap().state,
+        State::Established,
+        "no reset for prefix changes"
+    );
+
+    // Neighbor removed from the file, applied with the control socket's reload: 6/3.
+    a.reconfigure(|c| c.neighbors.clear());
+    a.request(&Request::Reload).unwrap();
+    wait_until("b to see 6/3", DEADLINE, || {
+        let n = b.neighbor(a_addr)?;
+        let cease = n
+            .last_notification_received
+            .as_ref()
+            .map(|c| (c.code, c.subcode));
+        if cease == Some((6, 3)) && n.state != State::Established {
+            Ok(())
+        } else {
+            Err(format!("state {} cease {cease:?}", n.state))
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", a.logs(), b.logs()));
+    b.wait_received(a_addr, &[]);
+    let r = a.request(&Request::Neighbors { peer: None }).unwrap();
+    assert_eq!(r.neighbors.map(|n| n.len()), Some(0));
+    assert!(a
+        .request(&Request::Neighbors { peer: Some(b_addr) })
+        .is_err());
 }
