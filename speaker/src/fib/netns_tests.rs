@@ -336,3 +336,41 @@ fn netns_link_down_is_reported_at_once() {
         assert!(connected.resolve(ip("10.99.0.2")).is_none());
     });
 }
+
+/// Install 200k routes (one request each, many in flight), then purge them. Prints the rates.
+/// `cargo test --release -p fabric-speaker --lib netns_bulk -- --ignored --nocapture` (root).
+#[test]
+#[ignore = "throughput measurement, run explicitly"]
+fn netns_bulk_install_rate() {
+    in_private_netns(|| async {
+        let (conn, handle, _) = rtnetlink::new_connection().expect("netlink");
+        tokio::spawn(conn);
+        let (idx, _) = veth_link(&handle).await;
+        let (mut fib, fconn) = NetlinkFib::connect(RouteTarget::default()).expect("fib");
+        tokio::spawn(fconn);
+        const N: u32 = 200_000;
+        let changes: Vec<FibChange> = (0..N)
+            .map(|i| FibChange::Replace {
+                prefix: IpNet::new(IpAddr::V4((0x2000_0000 + (i << 8)).into()), 24).unwrap(),
+                route: FibRoute::Unicast(vec![FibNextHop {
+                    gateway: ip("10.99.0.2"),
+                    ifindex: Some(idx),
+                }]),
+            })
+            .collect();
+        let t = std::time::Instant::now();
+        let report = fib.apply(changes).await;
+        let install = t.elapsed();
+        assert!(report.failed.is_empty(), "{:?}", report.failed.first());
+        assert_eq!(report.applied, N as usize);
+        let t = std::time::Instant::now();
+        let removed = fib.purge_stale().await.expect("purge");
+        let purge = t.elapsed();
+        assert_eq!(removed.len(), N as usize);
+        eprintln!(
+            "{N} routes: install {install:?} ({:.0}/s), purge {purge:?} ({:.0}/s)",
+            f64::from(N) / install.as_secs_f64(),
+            f64::from(N) / purge.as_secs_f64()
+        );
+    });
+}
