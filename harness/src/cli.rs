@@ -49,6 +49,50 @@ pub enum Command {
     Clean(CleanArgs),
     /// Build and tear down topologies repeatedly and print timings.
     BenchLab(BenchLabArgs),
+    /// Build a fabric, run a speaker on every node, wait for convergence, check and tear down.
+    Run(RunArgs),
+    /// Print the FIB every node must hold under the design (no root needed).
+    Expect(ExpectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Design (overrides the file's `design:`): as-per-rack, as-per-server, downward-default.
+    #[arg(long)]
+    pub design: Option<topology::Design>,
+    /// Speakers: `bird`, or per role `node=bird,tor=frr,spine=bundled`.
+    #[arg(long, alias = "speakers")]
+    pub speaker: Option<topology::SpeakerSelection>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Lab name (default: the random run id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds the fabric may take to converge.
+    #[arg(long, default_value_t = 60)]
+    pub deadline: u64,
+    /// Do not capture the links.
+    #[arg(long)]
+    pub no_capture: bool,
+    /// Keep captures, configs and daemon logs here (default: a temporary directory, kept only
+    /// when a check fails).
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpectArgs {
+    /// Topology file.
+    pub topology: PathBuf,
+    /// Design (overrides the file's `design:`).
+    #[arg(long)]
+    pub design: Option<topology::Design>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,11 +169,60 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(a) => cmd_down(a),
         Command::Clean(a) => cmd_clean(a),
         Command::BenchLab(a) => cmd_bench_lab(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Expect(a) => cmd_expect(a),
     }
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<topology::Plan> {
     topology::load(path).with_context(|| format!("invalid topology {}", path.display()))
+}
+
+fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = crate::run::RunOptions::new(&a.topology);
+    opts.load.design = a.design;
+    opts.load.speakers = a.speaker;
+    opts.name = a.name;
+    opts.deadline = Duration::from_secs(a.deadline);
+    opts.capture = !a.no_capture;
+    opts.artifacts = a.artifacts;
+    let report = match crate::run::run(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fabriclab: error: {e}");
+            return Ok(ExitCode::from(if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_CHECK_FAILED
+            }));
+        }
+    };
+    print!("{}", report.render());
+    if let Some(path) = &a.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    Ok(match report.verdict {
+        crate::run::Verdict::Pass => ExitCode::SUCCESS,
+        crate::run::Verdict::Fail => ExitCode::from(EXIT_CHECK_FAILED),
+    })
+}
+
+fn cmd_expect(a: ExpectArgs) -> anyhow::Result<ExitCode> {
+    let opts = topology::LoadOptions {
+        design: a.design,
+        speakers: None,
+    };
+    let plan = topology::load_with(&a.topology, &opts)
+        .with_context(|| format!("invalid topology {}", a.topology.display()))?;
+    let fibs = crate::expect::expected_fibs(&plan);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&fibs)?);
+    } else {
+        print!("{}", crate::expect::render_expected(&plan, &fibs));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
