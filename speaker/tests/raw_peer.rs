@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fabric_bgp_wire::{
     frame_len, AfiSafi, AsPath, Asn, Capability, CodecContext, Message, Nlri, Open, Origin,
-    PathAttributes, RawMessage, RouterId, Update,
+    PathAttributes, RawMessage, RouteRefresh, RouteRefreshSubtype, RouterId, Update,
 };
 use fabric_speaker::config::{Config, Neighbor, RemoteAs};
 use fabric_speaker::control::{self, Request, RouteDir};
@@ -373,7 +373,12 @@ fn raw_peer_conformance() {
         code: 200,
         value: vec![1, 2, 3],
     };
-    p.send_msg(&Message::Open(open(PEER_AS, 90, peer_id(), vec![odd])));
+    let refresh_caps = vec![
+        odd,
+        Capability::RouteRefresh,
+        Capability::EnhancedRouteRefresh,
+    ];
+    p.send_msg(&Message::Open(open(PEER_AS, 90, peer_id(), refresh_caps)));
     p.expect("OPEN", |m| matches!(m, Message::Open(_)));
     p.expect("KEEPALIVE", |m| matches!(m, Message::Keepalive));
     p.send_msg(&Message::Keepalive);
@@ -409,8 +414,35 @@ fn raw_peer_conformance() {
         "treat-as-withdraw keeps the session"
     );
 
+    // RFC 2918/7313: ROUTE-REFRESH re-sends the Adj-RIB-Out between BoRR and EoRR.
+    p.send_msg(&Message::RouteRefresh(RouteRefresh::request(
+        AfiSafi::IPV4_UNICAST,
+    )));
+    let is_rr = |m: &Message, want: RouteRefreshSubtype| matches!(m, Message::RouteRefresh(r) if r.subtype == want && r.afi_safi == AfiSafi::IPV4_UNICAST);
+    p.expect("BoRR", |m| {
+        is_rr(m, RouteRefreshSubtype::BeginningOfRefresh)
+    });
+    let m = p.recv(DEADLINE).unwrap();
+    let Some(Message::Update(u)) = m else {
+        panic!("expected the refreshed UPDATE, got {m:?}")
+    };
+    assert_eq!(u.nlri, vec![Nlri::new("10.4.0.0/24".parse().unwrap())]);
+    let m = p.recv(DEADLINE).unwrap();
+    assert!(
+        m.as_ref()
+            .is_some_and(|m| is_rr(m, RouteRefreshSubtype::EndOfRefresh)),
+        "{m:?}"
+    );
+
     // A.3: silence for longer than the negotiated hold time → 4/0, routes gone.
+    // Closing our end must bring the session down before we reconnect: a new connection
+    // while the old session is still Established is closed with Cease 6/7 (RFC 4271 §6.8).
     drop(p);
+    wait_until("the session to drop", DEADLINE, || match dut.state()? {
+        State::Established => Err("still established".into()),
+        _ => Ok(()),
+    })
+    .unwrap();
     let mut p = dut.connect();
     p.send_msg(&good_open(3));
     p.expect("KEEPALIVE", |m| matches!(m, Message::Keepalive));
