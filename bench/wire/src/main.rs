@@ -131,7 +131,7 @@ fn main() -> Result<()> {
 
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
-        "machine: {cpus} CPUs (nproc), shared with other work: treat differences under ~10% as noise"
+        "machine: {cpus} CPUs (nproc), shared with other developers: ratio differences under ~20% are noise"
     );
     println!(
         "plan: >= {} ms per cell per round, {} rounds interleaved, median reported; single-threaded",
