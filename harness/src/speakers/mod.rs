@@ -22,6 +22,8 @@ mod writer;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod render_tests;
+#[cfg(test)]
 mod root_tests;
 #[cfg(test)]
 mod tests;

@@ -113,16 +113,23 @@ fn daemons_start_answer_and_stop_cleanly_in_a_scratch_namespace() {
 
 /// Builds `yaml` as a lab, starts every node's speaker, and waits until every session on every
 /// node is Established; returns the lab and the running speakers.
-fn fabric(yaml: &str, name: &str) -> (Lab, Vec<SpeakerInstance>, tempfile::TempDir) {
+fn fabric(yaml: &str, name: &str) -> Option<(Lab, Vec<SpeakerInstance>, tempfile::TempDir)> {
     let plan = topology::parse(yaml, name).unwrap_or_else(|e| panic!("{e}"));
-    let lab = Lab::build(
+    let lab = match Lab::build(
         &plan,
         BuildOptions {
             handle_signals: false,
             ..BuildOptions::default()
         },
-    )
-    .unwrap_or_else(|e| panic!("lab: {e}"));
+    ) {
+        Ok(lab) => lab,
+        // The host cannot build labs (not this module's behaviour): report, do not fail.
+        Err(e) if e.is_environment() => {
+            eprintln!("ignored: the lab cannot be built here: {e}");
+            return None;
+        }
+        Err(e) => panic!("lab: {e}"),
+    };
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let plan = Arc::new(plan);
     let mut speakers = Vec::new();
@@ -167,7 +174,7 @@ fn fabric(yaml: &str, name: &str) -> (Lab, Vec<SpeakerInstance>, tempfile::TempD
             .collect();
         panic!("sessions not established: {t}\nrun dirs: {logs:?}");
     }
-    (lab, speakers, tmp)
+    Some((lab, speakers, tmp))
 }
 
 fn speaker<'a>(speakers: &'a [SpeakerInstance], id: &str) -> &'a SpeakerInstance {
@@ -233,7 +240,9 @@ fn as_per_server_frr_spine_bird_tor_gobgp_node() {
     }
     let yaml = "design: as-per-server\nspines: 1\nracks:\n  - { nodes: 1 }\n\
                 pods-per-node: 1\nspeakers: { spine: frr, tor: bird, node: gobgp }\n";
-    let (lab, mut speakers, _tmp) = fabric(yaml, "fl-sp-aps");
+    let Some((lab, mut speakers, _tmp)) = fabric(yaml, "fl-sp-aps") else {
+        return;
+    };
     // Capabilities as each daemon's CLI shows them, on both ends of both sessions.
     for node in ["s1", "r1t1", "r1n1"] {
         for s in speaker(&speakers, node)
@@ -276,7 +285,9 @@ fn downward_default_gobgp_spine_frr_tor_bird_node() {
     }
     let yaml = "design: downward-default\nspines: 1\nracks:\n  - { nodes: 2 }\n\
                 pods-per-node: 1\nspeakers: { spine: gobgp, tor: frr, node: bird }\n";
-    let (lab, mut speakers, _tmp) = fabric(yaml, "fl-sp-dd");
+    let Some((lab, mut speakers, _tmp)) = fabric(yaml, "fl-sp-dd") else {
+        return;
+    };
     // Each BIRD node gets only the ToR's default; the ToR gets both blocks (+ the spine's
     // default); the spine gets both blocks.
     wait_prefixes(&speakers, "r1n1", 1);
@@ -365,7 +376,9 @@ fn bundled_node_with_bird_spine_and_frr_tor() {
     }
     let yaml = "design: as-per-server\nspines: 1\nracks:\n  - { nodes: 1 }\n\
                 pods-per-node: 1\nspeakers: { spine: bird, tor: frr, node: bundled }\n";
-    let (_lab, mut speakers, _tmp) = fabric(yaml, "fl-sp-bun");
+    let Some((_lab, mut speakers, _tmp)) = fabric(yaml, "fl-sp-bun") else {
+        return;
+    };
     for s in speaker(&speakers, "r1n1")
         .neighbors()
         .unwrap_or_else(|e| panic!("{e}"))
