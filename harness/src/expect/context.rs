@@ -180,6 +180,9 @@ impl NodeCtx<'_> {
     /// (recursive resolution, as BIRD `gateway recursive` and FRR's nexthop tracking install
     /// it). BGP routes and the default route never resolve a next hop. `None` = unresolvable.
     pub fn resolve(&self, nh: IpAddr) -> Option<BTreeSet<NextHop>> {
+        if self.own_addrs.contains(&nh) {
+            return None;
+        }
         if let Some((_, ifname)) = self.connected.iter().find(|(net, _)| net.contains(&nh)) {
             return Some(std::iter::once(NextHop::via(nh, ifname.clone())).collect());
         }
@@ -188,5 +191,14 @@ impl NodeCtx<'_> {
             .filter(|(net, hops)| net.prefix_len() > 0 && net.contains(&nh) && !hops.is_empty())
             .max_by_key(|(net, _)| net.prefix_len())
             .map(|(_, hops)| hops.clone())
+    }
+
+    /// Whether [`NodeCtx::resolve`] would succeed, without building the next-hop set.
+    pub fn resolvable(&self, nh: IpAddr) -> bool {
+        !self.own_addrs.contains(&nh)
+            && (self.connected.iter().any(|(net, _)| net.contains(&nh))
+                || self.statics.iter().any(|(net, hops)| {
+                    net.prefix_len() > 0 && net.contains(&nh) && !hops.is_empty()
+                }))
     }
 }

@@ -2,7 +2,7 @@
 //! ranking (RFC 4271 §9.1.2.2, RFC 4456 §9) and the multipath set.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use fabric_bgp_wire::Asn;
@@ -10,16 +10,15 @@ use ipnet::IpNet;
 
 use super::context::{Context, NodeCtx, SideCtx};
 use super::model::{PathAttrs, RejectReason};
-use crate::fib::NextHop;
 use crate::topology::ImportPolicy;
 
-/// A received path that passed every check, with what ranks it.
+/// A received path that passed every check, with what ranks it. Borrows its attributes from
+/// the Adj-RIB-In (the simulation is allocation-bound on large fabrics).
 #[derive(Debug, Clone)]
-pub(crate) struct Candidate {
+pub(crate) struct Candidate<'a> {
     /// The session end it was received on (index into [`Context::sides`]).
     pub side: usize,
-    pub attrs: PathAttrs,
-    pub nexthops: BTreeSet<NextHop>,
+    pub attrs: &'a PathAttrs,
     pub ibgp: bool,
     /// RFC 4456 §9: ORIGINATOR_ID when present, else the sender's BGP Identifier.
     pub tiebreak_id: Ipv4Addr,
@@ -27,7 +26,7 @@ pub(crate) struct Candidate {
     pub peer_addr: IpAddr,
 }
 
-impl Candidate {
+impl Candidate<'_> {
     /// The neighbouring AS (first AS of the path), for multipath without relax.
     fn neighbor_as(&self) -> Option<Asn> {
         self.attrs.as_path.first().copied()
@@ -36,25 +35,26 @@ impl Candidate {
 
 /// What the Loc-RIB holds for one prefix.
 #[derive(Debug, Clone)]
-pub(crate) enum Selected {
+pub(crate) enum Selected<'a> {
     /// Originated here: always preferred (BIRD's static preference 200 > BGP 100; FRR's weight
     /// 32768 for local routes), never replaced by a learned path.
     Local,
     /// The multipath set, best path first; never empty.
-    Learned(Vec<Candidate>),
+    Learned(Vec<Candidate<'a>>),
 }
 
 /// One node's Loc-RIB.
-pub(crate) type LocRib = BTreeMap<IpNet, Selected>;
+pub(crate) type LocRib<'a> = BTreeMap<IpNet, Selected<'a>>;
 
-/// Checks one received path (RFC 4271 §9.1.2 phase 1 plus the import policy).
+/// Checks one received path (RFC 4271 §9.1.2 phase 1 plus the import policy). Resolution into
+/// kernel next hops is left to [`NodeCtx::resolve`], once, for the final FIB.
 pub(crate) fn check(
     ctx: &Context<'_>,
     node: &NodeCtx<'_>,
     side: &SideCtx<'_>,
     prefix: &IpNet,
     attrs: &PathAttrs,
-) -> Result<BTreeSet<NextHop>, RejectReason> {
+) -> Result<(), RejectReason> {
     if side.mine.import == ImportPolicy::DefaultOnly && *prefix != ctx.default_route {
         return Err(RejectReason::ImportPolicy);
     }
@@ -86,28 +86,28 @@ pub(crate) fn check(
             next_hop: attrs.next_hop,
         });
     }
-    node.resolve(attrs.next_hop)
-        .ok_or(RejectReason::NextHopUnresolvable {
+    if !node.resolvable(attrs.next_hop) {
+        return Err(RejectReason::NextHopUnresolvable {
             next_hop: attrs.next_hop,
-        })
+        });
+    }
+    Ok(())
 }
 
 /// Builds a [`Candidate`] for an eligible path.
-pub(crate) fn candidate(
+pub(crate) fn candidate<'a>(
     ctx: &Context<'_>,
     side_idx: usize,
     side: &SideCtx<'_>,
-    attrs: &PathAttrs,
-    nexthops: BTreeSet<NextHop>,
-) -> Candidate {
+    attrs: &'a PathAttrs,
+) -> Candidate<'a> {
     let sender_id = ctx
         .node(side.peer)
         .map(|n| n.plan.router_id.0)
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
     Candidate {
         side: side_idx,
-        attrs: attrs.clone(),
-        nexthops,
+        attrs,
         ibgp: side.ibgp,
         tiebreak_id: attrs.originator_id.unwrap_or(sender_id),
         peer_addr: side.mine.peer_addr,
@@ -156,11 +156,11 @@ fn multipath_compatible(best: &Candidate, other: &Candidate, relax: bool) -> boo
 
 /// Chooses the best path and the multipath set (at most `max_paths`, at least one) among
 /// eligible candidates. Members beyond the best are taken in ranking order.
-pub(crate) fn select(
-    mut candidates: Vec<Candidate>,
+pub(crate) fn select<'a>(
+    mut candidates: Vec<Candidate<'a>>,
     max_paths: u8,
     relax: bool,
-) -> Option<Selected> {
+) -> Option<Selected<'a>> {
     candidates.sort_by(cmp_paths);
     let mut iter = candidates.into_iter();
     let best = iter.next()?;
@@ -181,25 +181,29 @@ pub(crate) fn select(
 mod tests {
     use super::*;
 
-    fn cand(side: usize, as_path: &[u32], ibgp: bool, id: u8) -> Candidate {
+    fn cand_lp(side: usize, as_path: &[u32], ibgp: bool, id: u8, lp: u32) -> Candidate<'static> {
+        // Leaked: test candidates borrow their attributes like real ones borrow the Adj-RIB-In.
+        let attrs: &'static PathAttrs = Box::leak(Box::new(PathAttrs {
+            as_path: as_path.iter().map(|a| Asn(*a)).collect(),
+            next_hop: IpAddr::from([10, 0, 0, id]),
+            local_pref: lp,
+            originator_id: None,
+            cluster_list: Vec::new(),
+        }));
         Candidate {
             side,
-            attrs: PathAttrs {
-                as_path: as_path.iter().map(|a| Asn(*a)).collect(),
-                next_hop: IpAddr::from([10, 0, 0, id]),
-                local_pref: 100,
-                originator_id: None,
-                cluster_list: Vec::new(),
-            },
-            nexthops: std::iter::once(NextHop::via(IpAddr::from([10, 0, 0, id]), format!("e{id}")))
-                .collect(),
+            attrs,
             ibgp,
             tiebreak_id: Ipv4Addr::new(10, 255, 0, id),
             peer_addr: IpAddr::from([10, 0, 0, id]),
         }
     }
 
-    fn sides(sel: Option<Selected>) -> Vec<usize> {
+    fn cand(side: usize, as_path: &[u32], ibgp: bool, id: u8) -> Candidate<'static> {
+        cand_lp(side, as_path, ibgp, id, 100)
+    }
+
+    fn sides(sel: Option<Selected<'_>>) -> Vec<usize> {
         match sel {
             Some(Selected::Learned(v)) => v.iter().map(|c| c.side).collect(),
             _ => Vec::new(),
@@ -218,8 +222,7 @@ mod tests {
 
     #[test]
     fn higher_local_pref_beats_shorter_path() {
-        let mut long = cand(0, &[1, 2, 3], true, 1);
-        long.attrs.local_pref = 200;
+        let long = cand_lp(0, &[1, 2, 3], true, 1, 200);
         let s = select(vec![long, cand(1, &[4], false, 2)], 8, true);
         assert_eq!(sides(s), vec![0]);
     }

@@ -247,6 +247,11 @@ impl Simulation {
             .collect()
     }
 
+    /// The expected FIBs alone, without copying them.
+    pub fn into_fibs(self) -> ExpectedFibs {
+        self.nodes.into_iter().map(|(id, r)| (id, r.fib)).collect()
+    }
+
     /// Why `node` holds no usable path for `prefix` from some neighbour (empty if nothing was
     /// rejected).
     pub fn rejections_for<'a>(
@@ -264,7 +269,7 @@ impl Simulation {
 
 /// Every node's expected FIB under the plan's design (IPv4 unicast).
 pub fn expected_fibs(plan: &Plan) -> ExpectedFibs {
-    simulate(plan).fibs()
+    simulate(plan).into_fibs()
 }
 
 /// Route counts per node.
@@ -286,15 +291,16 @@ pub fn simulate(plan: &Plan) -> Simulation {
     let mut rounds = 0;
     while rounds < max_rounds {
         rounds += 1;
-        let locs: Vec<LocRib> = (0..ctx.nodes.len())
-            .map(|n| decide(&ctx, n, &adj_in).0)
-            .collect();
-        // Side i's Adj-RIB-In is what its far end advertises.
-        let next: AdjIn = ctx
-            .sides
-            .iter()
-            .map(|s| export::advertise(&ctx, s.reverse, &locs))
-            .collect();
+        let next: AdjIn = {
+            let locs: Vec<LocRib<'_>> = (0..ctx.nodes.len())
+                .map(|n| decide(&ctx, n, &adj_in).0)
+                .collect();
+            // Side i's Adj-RIB-In is what its far end advertises.
+            ctx.sides
+                .iter()
+                .map(|s| export::advertise(&ctx, s.reverse, &locs))
+                .collect()
+        };
         if next == adj_in {
             converged = true;
             break;
@@ -317,7 +323,7 @@ pub fn simulate(plan: &Plan) -> Simulation {
 
 /// Phase 1 and 2 of the decision process for node `n`: eligibility of every received path,
 /// then selection per prefix.
-fn decide(ctx: &Context<'_>, n: usize, adj_in: &AdjIn) -> (LocRib, Vec<Rejection>) {
+fn decide<'a>(ctx: &Context<'_>, n: usize, adj_in: &'a AdjIn) -> (LocRib<'a>, Vec<Rejection>) {
     let mut loc = LocRib::new();
     let mut rejected = Vec::new();
     let Some(node) = ctx.node(n) else {
@@ -326,17 +332,17 @@ fn decide(ctx: &Context<'_>, n: usize, adj_in: &AdjIn) -> (LocRib, Vec<Rejection
     for p in &node.originated {
         loc.insert(*p, Selected::Local);
     }
-    let mut candidates: BTreeMap<IpNet, Vec<decision::Candidate>> = BTreeMap::new();
+    let mut candidates: BTreeMap<IpNet, Vec<decision::Candidate<'a>>> = BTreeMap::new();
     for &si in &node.sides {
         let (Some(side), Some(received)) = (ctx.side(si), adj_in.get(si)) else {
             continue;
         };
         for (prefix, attrs) in received {
             match decision::check(ctx, node, side, prefix, attrs) {
-                Ok(nexthops) => candidates
+                Ok(()) => candidates
                     .entry(*prefix)
                     .or_default()
-                    .push(decision::candidate(ctx, si, side, attrs, nexthops)),
+                    .push(decision::candidate(ctx, si, side, attrs)),
                 Err(reason) => rejected.push(Rejection {
                     prefix: *prefix,
                     from: ctx
@@ -362,7 +368,14 @@ fn decide(ctx: &Context<'_>, n: usize, adj_in: &AdjIn) -> (LocRib, Vec<Rejection
     (loc, rejected)
 }
 
-fn node_result(ctx: &Context<'_>, n: usize, loc: &LocRib, rejected: Vec<Rejection>) -> NodeResult {
+fn node_result(
+    ctx: &Context<'_>,
+    n: usize,
+    loc: &LocRib<'_>,
+    rejected: Vec<Rejection>,
+) -> NodeResult {
+    let node = ctx.node(n);
+    let resolve = |nh| node.and_then(|node| node.resolve(nh)).unwrap_or_default();
     let mut fib = NodeFib::new();
     let mut rib = BTreeMap::new();
     let mut notes = Vec::new();
@@ -379,25 +392,27 @@ fn node_result(ctx: &Context<'_>, n: usize, loc: &LocRib, rejected: Vec<Rejectio
                 fib.insert(FibRoute::new(*prefix, RouteKind::Blackhole));
             }
             Selected::Learned(paths) => {
-                let nexthops: BTreeSet<NextHop> = paths
-                    .iter()
-                    .flat_map(|c| c.nexthops.iter().cloned())
-                    .collect();
-                fib.insert(FibRoute::new(*prefix, RouteKind::Unicast { nexthops }));
-                let paths = paths
+                // Every selected path passed the resolvability check, so `resolve` finds its
+                // next hops (an empty set would only show a bug, as a route without next hop).
+                let paths: Vec<SelectedPath> = paths
                     .iter()
                     .map(|c| SelectedPath {
                         from: peer_name(c.side),
                         ibgp: c.ibgp,
                         attrs: c.attrs.clone(),
-                        nexthops: c.nexthops.clone(),
+                        nexthops: resolve(c.attrs.next_hop),
                     })
                     .collect();
+                let nexthops: BTreeSet<NextHop> = paths
+                    .iter()
+                    .flat_map(|p| p.nexthops.iter().cloned())
+                    .collect();
+                fib.insert(FibRoute::new(*prefix, RouteKind::Unicast { nexthops }));
                 rib.insert(*prefix, RibEntry::Learned { paths });
             }
         }
     }
-    if let Some(node) = ctx.node(n) {
+    if let Some(node) = node {
         for (prefix, hops) in &node.statics {
             let route = FibRoute::new(
                 *prefix,
