@@ -2,7 +2,7 @@
 //!
 //! - [`model`]: the BGP propagation model and its outcome ([`expected_fibs`], [`simulate`]);
 //! - [`render`]: readable text for `fabriclab expect TOPO`;
-//! - [`diff`]: expected against actual, with a readable report.
+//! - [`mod@diff`]: expected against actual, with a readable report ([`diff()`]).
 
 mod context;
 mod decision;
