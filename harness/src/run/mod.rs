@@ -10,11 +10,13 @@
 //! ```
 
 mod convergence;
+mod misconfig;
 mod options;
 mod orchestrate;
 mod report;
 
 pub use convergence::{ConvergenceWatch, NodeConvergence, NodeStatus, WatchError};
+pub use misconfig::Misconfig;
 pub use options::RunOptions;
 pub use orchestrate::{run, RunError};
 pub use report::{NodeReport, RunReport, Verdict};

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Misconfig;
 use crate::speakers::SpeakerOptions;
 use crate::topology::LoadOptions;
 
@@ -24,6 +25,8 @@ pub struct RunOptions {
     pub speaker: SpeakerOptions,
     /// Per-probe timeout of the reachability check.
     pub ping_timeout: Duration,
+    /// Deploy with this misconfiguration (negative cases): expectations stay the design's.
+    pub misconfig: Option<Misconfig>,
 }
 
 impl RunOptions {
@@ -38,6 +41,7 @@ impl RunOptions {
             artifacts: None,
             speaker: SpeakerOptions::default(),
             ping_timeout: Duration::from_secs(2),
+            misconfig: None,
         }
     }
 }

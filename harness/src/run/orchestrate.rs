@@ -40,6 +40,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error("{0}")]
+    Misconfig(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -52,7 +54,7 @@ impl RunError {
     /// Bad input or environment (exit code 2), as opposed to a fabric that failed to run.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            RunError::Topology(_) | RunError::Missing(_) => true,
+            RunError::Topology(_) | RunError::Missing(_) | RunError::Misconfig(_) => true,
             RunError::Lab(e) => e.is_environment(),
             _ => false,
         }
@@ -70,13 +72,18 @@ fn progress(msg: impl AsRef<str>) {
 /// Runs a fabric end to end and returns its report (the lab is gone when this returns).
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let plan = Arc::new(load_with(&opts.topology, &opts.load)?);
+    let loaded = load_with(&opts.topology, &opts.load)?;
+    let (expected_plan, plan) = match opts.misconfig {
+        Some(m) => m.apply(&loaded).map_err(RunError::Misconfig)?,
+        None => (loaded.clone(), loaded),
+    };
+    let plan = Arc::new(plan);
     preflight()?;
     let kinds: BTreeSet<_> = plan.nodes.iter().map(|n| n.speaker).collect();
     for k in &kinds {
         check_installed(*k)?;
     }
-    let expected = expected_fibs(&plan);
+    let expected = expected_fibs(&expected_plan);
 
     let artifacts = match &opts.artifacts {
         Some(dir) => {
