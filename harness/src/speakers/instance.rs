@@ -94,9 +94,16 @@ impl SpeakerInstance {
             &self.options,
         )?;
         let adapter = &self.adapter;
-        self.supervisor
-            .wait_ready(timeout, || adapter.ready(&ctx))?;
-        adapter.after_start(&ctx)
+        let started = self
+            .supervisor
+            .wait_ready(timeout, || adapter.ready(&ctx))
+            .map_err(SpeakerError::from)
+            .and_then(|()| adapter.after_start(&ctx));
+        if started.is_err() {
+            // Leave nothing half-started behind; the error carries the reason.
+            let _ = self.supervisor.kill();
+        }
+        started
     }
 
     /// SIGTERM, up to `grace`, then SIGKILL.
