@@ -145,6 +145,9 @@ pub struct BenchLabArgs {
     /// Build/teardown rounds per topology.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Threads for the parallel build phases (default: CPU count, 2..=8).
+    #[arg(long)]
+    pub workers: Option<usize>,
 }
 
 /// Parses the command line, runs it, and returns the process exit code.
@@ -376,7 +379,9 @@ fn cmd_bench_lab(a: BenchLabArgs) -> anyhow::Result<ExitCode> {
     );
     for path in &a.topologies {
         let plan = load(path)?;
-        let samples = bench_plan(&plan, a.rounds)?;
+        let mut samples = bench_plan(&plan, a.rounds, a.workers)?;
+        samples.sort_by_key(|s| s.build);
+        let median = samples.get(samples.len() / 2).cloned();
         let mut build: Vec<Duration> = samples.iter().map(|s| s.build).collect();
         let mut down: Vec<Duration> = samples.iter().map(|s| s.teardown).collect();
         build.sort();
@@ -396,6 +401,23 @@ fn cmd_bench_lab(a: BenchLabArgs) -> anyhow::Result<ExitCode> {
             ms(max(&down)),
             peak_rss_kib().unwrap_or(0) / 1024
         );
+        if let Some(m) = median {
+            let mut prev = Duration::ZERO;
+            let phases: Vec<String> = m
+                .phases
+                .iter()
+                .map(|(p, at)| {
+                    let d = at.saturating_sub(prev);
+                    prev = *at;
+                    format!("{} {}ms", p.name(), ms(d))
+                })
+                .collect();
+            println!(
+                "{:<24} phases of the median build: {}",
+                "",
+                phases.join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -40,7 +40,12 @@ pub fn case(
     Trial::test(name, move || f().map_err(failed))
 }
 
-/// A case that needs root: ignored (with [`NEEDS_ROOT`]) when not root.
+/// A case that needs root: when not root it is marked ignored up front (so `cargo nextest`
+/// lists it as skipped, and libtest prints "ignored"), and if forced to run anyway
+/// (`--include-ignored`) it reports itself ignored with [`NEEDS_ROOT`] instead of running.
+///
+/// No libtest-mimic "kind" is set: it would prefix the listed name (`[root] x`) and break
+/// `cargo nextest`'s `--exact` filtering.
 pub fn root_case(
     name: impl Into<String>,
     f: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
@@ -51,13 +56,17 @@ pub fn root_case(
         }
         f().map(|()| Completion::Completed).map_err(failed)
     })
-    .with_kind("root")
+    .with_ignored_flag(!is_root())
 }
 
 /// Parses the test binary's arguments (libtest compatible, so `cargo test` and `cargo nextest`
 /// both drive it) and runs the trials; exits the process with the result.
 pub fn run(trials: Vec<Trial>) -> ! {
     let args = Arguments::from_args();
+    let skipped = trials.iter().filter(|t| t.has_ignored_flag()).count();
+    if !is_root() && skipped > 0 && !args.list {
+        eprintln!("{skipped} cases ignored: {NEEDS_ROOT}");
+    }
     libtest_mimic::run(&args, trials).exit()
 }
 

@@ -3,10 +3,12 @@
 //! Build pipeline (each phase batched and, where the kernel allows, parallel):
 //!
 //! ```text
+//!  host        raise the shared neighbour-table limits if the labs need more entries
 //!  record      /run/fabriclab/<lab>/{state,plan}.json   (before anything exists: clean can act)
-//!  namespaces  W threads: unshare + bind mount; sysctls; lo up + loopbacks     (one per node/pod)
+//!  namespaces  W threads: unshare + bind mount; sysctls                       (one per node/pod)
 //!  links       1 socket: veth pairs created with both ends in place, named, MTU, a end up
-//!  addresses   W threads: setns per namespace; b ends up, /31 + /127, pods, static routes
+//!  addresses   W threads: setns per namespace; lo + loopbacks, b ends up, /31 + /127, pods,
+//!              static routes
 //!  record      phase = ready
 //! ```
 //!
@@ -52,7 +54,8 @@ pub enum BuildPhase {
 }
 
 impl BuildPhase {
-    fn name(&self) -> &'static str {
+    /// Lowercase name (`namespaces`, `links`, `addresses`).
+    pub fn name(&self) -> &'static str {
         match self {
             BuildPhase::Namespaces => "namespaces",
             BuildPhase::Links => "links",
@@ -212,6 +215,7 @@ impl Lab {
             pods: plan.pods.len(),
             created_unix: registry::now_unix(),
         };
+        Self::ensure_neighbour_capacity(plan)?;
         if opts.handle_signals {
             reaper::install_signal_handler();
         }
@@ -245,6 +249,34 @@ impl Lab {
         lab.state.phase = LabPhase::Ready;
         registry::write_state(&lab.state)?;
         Ok(lab)
+    }
+
+    /// Makes the host's shared neighbour tables big enough for every recorded lab plus this one
+    /// (see `sysctl::raise_neighbour_limits`): per family, each link end and each pod resolves a
+    /// neighbour, with room for link-local next hops and other hosts' entries.
+    fn ensure_neighbour_capacity(plan: &Plan) -> Result<(), LabError> {
+        const PER_LINK_OR_POD: u64 = 4;
+        const HEADROOM: u64 = 1024;
+        let others: u64 = registry::list_labs()
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .map(|s| (s.links + s.pods) as u64)
+            .sum();
+        let own = (plan.links.len() + plan.pods.len()) as u64;
+        let entries = PER_LINK_OR_POD * (others + own) + HEADROOM;
+        // The limits exist only in the initial namespace: that of this process's main thread
+        // (the calling thread may have entered a lab namespace).
+        netns::in_netns(Path::new("/proc/self/ns/net"), move || {
+            sysctl::raise_neighbour_limits(entries)
+        })
+        .and_then(|r| r)
+        .map_err(|e| LabError::Environment {
+            what: format!("cannot raise the host's neighbour table limits to {entries}: {e}"),
+            fix: format!(
+                "sysctl -w net.ipv4.neigh.default.gc_thresh3={entries} \
+                          net.ipv6.neigh.default.gc_thresh3={entries}"
+            ),
+        })
     }
 
     /// Node/pod id -> namespace path, after checking ids are unique and usable in file names.
@@ -316,29 +348,13 @@ impl Lab {
                 unshare_and_pin(path).map_err(err)?;
             }
             // This worker thread is now inside the new namespace.
-            let mut reqs = vec![link::lo_up(format!("lo up on {id}"))];
-            match member {
-                Member::Node(n) => {
-                    sysctl::write_all(sysctl::ROUTER).map_err(err)?;
-                    reqs.extend([
-                        link::address(
-                            LO_INDEX,
-                            IpAddr::V4(n.loopback_v4),
-                            32,
-                            format!("loopback {}/32 on {id}", n.loopback_v4),
-                        ),
-                        link::address(
-                            LO_INDEX,
-                            IpAddr::V6(n.loopback_v6),
-                            128,
-                            format!("loopback {}/128 on {id}", n.loopback_v6),
-                        ),
-                    ]);
-                }
-                Member::Pod(_) => sysctl::write_all(sysctl::POD).map_err(err)?,
-            }
-            let mut nl = Netlink::open().map_err(err)?;
-            netlink_failures(nl.run(reqs))
+            let settings = match member {
+                Member::Node(_) => sysctl::ROUTER,
+                Member::Pod(_) => sysctl::POD,
+            };
+            sysctl::ProcSysNet::open()
+                .and_then(|s| s.write_all(settings))
+                .map_err(err)
         });
         self.fail(BuildPhase::Namespaces, failures)
     }
@@ -474,9 +490,23 @@ impl Lab {
                     .copied()
                     .ok_or_else(|| vec![format!("{id}: interface {ifname} missing")])
             };
-            let mut reqs = Vec::new();
+            let mut reqs = vec![link::lo_up(format!("lo up on {id}"))];
             match member {
                 Member::Node(n) => {
+                    reqs.extend([
+                        link::address(
+                            LO_INDEX,
+                            IpAddr::V4(n.loopback_v4),
+                            32,
+                            format!("loopback {}/32 on {id}", n.loopback_v4),
+                        ),
+                        link::address(
+                            LO_INDEX,
+                            IpAddr::V6(n.loopback_v6),
+                            128,
+                            format!("loopback {}/128 on {id}", n.loopback_v6),
+                        ),
+                    ]);
                     for (e, is_b) in ends.get(&n.id).into_iter().flatten() {
                         let i = index_of(&e.ifname)?;
                         if *is_b {
@@ -484,9 +514,16 @@ impl Lab {
                         }
                         reqs.extend(link::end_addresses(e, i));
                     }
-                    for p in pods_of.get(&n.id).into_iter().flatten() {
-                        sysctl::write_all(&sysctl::calico_host_iface(&p.host_ifname))
-                            .map_err(err)?;
+                    let pods = pods_of.get(&n.id).map(Vec::as_slice).unwrap_or_default();
+                    let sys = match pods {
+                        [] => None,
+                        _ => Some(sysctl::ProcSysNet::open().map_err(err)?),
+                    };
+                    for p in pods {
+                        if let Some(sys) = &sys {
+                            sys.write_all(&sysctl::calico_host_iface(&p.host_ifname))
+                                .map_err(err)?;
+                        }
                         reqs.extend(pod::host_side(p, index_of(&p.host_ifname)?));
                     }
                     for s in statics.get(&n.id).into_iter().flatten() {
