@@ -770,6 +770,9 @@ impl Daemon {
     ) {
         let id = self.next_id();
         let handle = connection::spawn(id, stream, self.owner.clone());
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6 addresses.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let (local, remote) = (canonical(local), canonical(remote));
         let Some(link) = self.link_mut(addr, slot) else {
             self.closing.extend(handle.close());
             return;

@@ -81,7 +81,16 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fabric-speaker: {e:#}");
+            // Library errors already include their cause in the message; append only causes
+            // that add something.
+            let mut text = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !text.contains(&cause) {
+                    text = format!("{text}: {cause}");
+                }
+            }
+            eprintln!("fabric-speaker: {text}");
             ExitCode::FAILURE
         }
     }
