@@ -380,16 +380,23 @@ impl Daemon {
     // ===== timers =====
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.peers
+        let fsm = self
+            .peers
             .values()
             .flat_map(|p| [Some(&p.main), p.secondary.as_ref()])
             .flatten()
             .filter_map(|l| l.fsm.next_deadline())
-            .min()
+            .min();
+        let engine = self.engine.next_deadline(Instant::now());
+        fsm.into_iter().chain(engine).min()
     }
 
     fn poll_timers(&mut self) {
         let now = Instant::now();
+        if self.engine.next_deadline(now).is_some_and(|d| d <= now) {
+            let out = self.engine.poll(now);
+            self.send_outputs(out);
+        }
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for addr in addrs {
             for slot in [Slot::Main, Slot::Secondary] {

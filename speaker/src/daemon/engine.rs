@@ -7,6 +7,7 @@
 //!   session down    ──► engine.peer_down(peer)               ──► withdrawals to the others
 //!   ROUTE-REFRESH   ──► engine.route_refresh(peer, family)   ──► Adj-RIB-Out again
 //!   control socket  ──► engine.originate / withdraw_originated / routes
+//!   engine deadline ──► engine.poll(now)                     ──► held-back UPDATEs (MRAI)
 //! ```
 //!
 //! The engine is pure (no I/O, no clock): it gets decoded UPDATEs (RFC 7606 actions already
@@ -19,6 +20,7 @@
 //! configured prefixes announced); the RIB module replaces it by implementing this trait.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use fabric_bgp_wire::{
     AfiSafi, Asn, CodecContext, GracefulRestart, MpNlri, MpReach, MpUnreach, RouterId, Update,
@@ -88,6 +90,16 @@ pub trait RouteEngine: Send {
     fn routes(&self, dir: RouteDir, peer: Option<IpAddr>) -> Vec<RouteEntry>;
     /// How many prefixes the peer's Adj-RIB-In and Adj-RIB-Out hold.
     fn prefix_counts(&self, peer: IpAddr) -> PrefixCounts;
+    /// When [`RouteEngine::poll`] next has something to send (e.g. MRAI, RFC 4271 §9.2.1.1);
+    /// the owner loop wakes up then. The default engine never holds output back.
+    fn next_deadline(&self, _now: Instant) -> Option<Instant> {
+        None
+    }
+    /// Output held back until `now` (called when [`RouteEngine::next_deadline`] is reached).
+    /// Afterwards `next_deadline` must lie after `now`, or the owner loop would spin.
+    fn poll(&mut self, _now: Instant) -> Vec<Outgoing> {
+        Vec::new()
+    }
 }
 
 /// Splits an UPDATE that exceeds the session's maximum message size into two smaller ones with
