@@ -197,3 +197,134 @@ pub fn split_update(u: &Update) -> Option<(Update, Update)> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use fabric_bgp_wire::{
+        AsPath, EncodeError, Message, MpNextHop, Nlri, Origin, PathAttributes, Update,
+    };
+    use ipnet::{Ipv4Net, Ipv6Net};
+
+    use super::*;
+
+    fn attrs() -> PathAttributes {
+        PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::from_sequence([Asn(65001)])),
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ..PathAttributes::default()
+        }
+    }
+
+    fn v4(i: u32) -> Nlri<Ipv4Net> {
+        Nlri::new(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i), 32).unwrap())
+    }
+
+    fn v6(i: u16) -> Nlri<Ipv6Net> {
+        Nlri::new(Ipv6Net::new(Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 1), 128).unwrap())
+    }
+
+    /// What the owner does: encode, split on MessageTooLong, repeat.
+    fn encode_all(u: Update) -> Vec<Update> {
+        let ctx = CodecContext::four_octet();
+        let mut done = Vec::new();
+        let mut pending = vec![u];
+        while let Some(u) = pending.pop() {
+            match Message::Update(u.clone()).encode(&ctx) {
+                Ok(bytes) => {
+                    assert!(bytes.len() <= 4096);
+                    done.push(u);
+                }
+                Err(EncodeError::MessageTooLong { .. }) => {
+                    let (a, b) = split_update(&u).expect("splittable");
+                    pending.push(b);
+                    pending.push(a);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        done
+    }
+
+    #[test]
+    fn oversize_ipv4_update_is_split_without_losing_prefixes() {
+        let nlri: Vec<_> = (0..2000).map(v4).collect();
+        let withdrawn: Vec<_> = (5000..5300).map(v4).collect();
+        let u = Update {
+            withdrawn: withdrawn.clone(),
+            nlri: nlri.clone(),
+            attributes: attrs(),
+        };
+        let parts = encode_all(u);
+        assert!(parts.len() > 2, "{}", parts.len());
+        let got_w: Vec<_> = parts.iter().flat_map(|p| p.withdrawn.clone()).collect();
+        let got_n: Vec<_> = parts.iter().flat_map(|p| p.nlri.clone()).collect();
+        assert_eq!(got_w, withdrawn, "withdrawals kept, in order");
+        assert_eq!(got_n, nlri, "announcements kept, in order");
+        // Withdrawals come before any announcement, and every UPDATE announcing something
+        // carries the attributes; withdraw-only ones carry none.
+        let first_announce = parts.iter().position(|p| !p.nlri.is_empty()).unwrap();
+        assert!(parts[first_announce..]
+            .iter()
+            .all(|p| p.withdrawn.is_empty()));
+        for p in &parts {
+            if p.nlri.is_empty() {
+                assert!(p.attributes.is_empty(), "{p:?}");
+            } else {
+                assert_eq!(p.attributes, attrs());
+            }
+        }
+    }
+
+    #[test]
+    fn oversize_mp_update_is_split() {
+        let nlri: Vec<_> = (0..600).map(v6).collect();
+        let nh = MpNextHop::Ipv6 {
+            global: Ipv6Addr::LOCALHOST,
+            link_local: None,
+        };
+        let mut a = attrs();
+        a.next_hop = None;
+        let u = Update::announce_ipv6(a, nh.clone(), nlri.clone());
+        let parts = encode_all(u);
+        let mut got = Vec::new();
+        for p in &parts {
+            let reach = p
+                .attributes
+                .mp_reach
+                .as_ref()
+                .expect("every part announces");
+            assert_eq!(reach.next_hop, nh);
+            assert_eq!(p.attributes.origin, Some(Origin::Igp));
+            if let MpNlri::Ipv6(v) = &reach.nlri {
+                got.extend(v.iter().copied());
+            }
+        }
+        assert_eq!(got, nlri);
+
+        let w: Vec<_> = (0..600).map(v6).collect();
+        let parts = encode_all(Update::withdraw_ipv6(w.clone()));
+        let got: Vec<_> = parts
+            .iter()
+            .flat_map(|p| match &p.attributes.mp_unreach {
+                Some(MpUnreach {
+                    withdrawn: MpNlri::Ipv6(v),
+                    ..
+                }) => v.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(got, w);
+    }
+
+    #[test]
+    fn single_prefix_cannot_be_split() {
+        assert_eq!(
+            split_update(&Update::announce_ipv4(attrs(), vec![v4(1)])),
+            None
+        );
+        assert_eq!(split_update(&Update::default()), None);
+    }
+}
