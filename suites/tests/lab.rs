@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use fabriclab::lab::netns::{create_netns, netns_path, rtnetlink_in_netns, spawn_in_netns};
 use fabriclab::lab::reaper::leftover_namespaces;
 use fabriclab::lab::registry::{self, LabStatus};
 use fabriclab::lab::{
@@ -84,7 +85,20 @@ fn main() {
             exec_and_ip_netns,
         ),
         root_case("ops::pod_wiring_is_calico_like", pod_wiring_is_calico_like),
+        root_case(
+            "ops::rtnetlink_handle_lives_in_the_namespace",
+            rtnetlink_in_namespace,
+        ),
+        root_case(
+            "lifecycle::clean_removes_stray_namespaces",
+            clean_removes_strays,
+        ),
     ]);
+    trials.push(match fabriclab_bin() {
+        Some(bin) => root_case("cli::up_ls_exec_down", move || cli_up_ls_exec_down(&bin)),
+        // `cargo nextest -p fabriclab-suites` does not build the binary; ci/test does.
+        None => Trial::test("cli::up_ls_exec_down", || Ok(())).with_ignored_flag(true),
+    });
     run(trials)
 }
 
@@ -722,4 +736,149 @@ fn pod_wiring_is_calico_like() -> Result<()> {
         "pod v6 default: {text}"
     );
     Ok(())
+}
+
+/// `rtnetlink_in_netns` gives a handle whose requests act inside the namespace: an address added
+/// through it shows up on the node's `lo`, and not on the host's.
+fn rtnetlink_in_namespace() -> Result<()> {
+    let plan = small_plan()?;
+    let lab = build(&plan, "rtnl")?;
+    let node = plan
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("no nodes"))?
+        .id
+        .clone();
+    let ns = lab.netns_path(&node)?.to_path_buf();
+    let probe: IpAddr = "192.0.2.77".parse()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let handle = rtnetlink_in_netns(&ns).await?;
+        handle.address().add(1, probe, 32).execute().await?;
+        anyhow::Ok(())
+    })?;
+    let inside = lab.exec(&node, &["ip", "-o", "addr", "show", "dev", "lo"])?;
+    ensure!(
+        String::from_utf8_lossy(&inside.stdout).contains("192.0.2.77/32"),
+        "address not in the node's namespace"
+    );
+    let host = Command::new("ip")
+        .args(["-o", "addr", "show", "dev", "lo"])
+        .output()?;
+    ensure!(
+        !String::from_utf8_lossy(&host.stdout).contains("192.0.2.77"),
+        "address leaked to the host"
+    );
+    Ok(())
+}
+
+/// A namespace named like a lab's (`fl<run id>-...`) that no record claims is a stray: `clean`
+/// kills what runs in it and deletes it.
+fn clean_removes_strays() -> Result<()> {
+    let run_id = registry::new_run_id()?;
+    let name = registry::netns_name(&run_id, "stray");
+    let path = create_netns(&name)?;
+    let mut sleep = Command::new("sleep");
+    sleep.arg("600");
+    let child = spawn_in_netns(&path, sleep)?;
+    let pid = child.id() as i32;
+    let report = clean(&CleanScope::Orphaned)?;
+    ensure!(
+        report.stray_namespaces.contains(&name),
+        "stray {name} not reported: {report:?}"
+    );
+    ensure!(!netns_path(&name).exists(), "stray {name} still exists");
+    let mut child = child;
+    let status = child.wait()?;
+    ensure!(status.code().is_none(), "sleep was not killed: {status}");
+    ensure!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).is_err(),
+        "sleep still runs"
+    );
+    Ok(())
+}
+
+/// The `fabriclab` binary next to this test binary (`target/<profile>/fabriclab`), or
+/// `$FABRICLAB_BIN`.
+fn fabriclab_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FABRICLAB_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("fabriclab");
+    bin.is_file().then_some(bin)
+}
+
+/// The CLI end to end: `up` keeps a lab, `ls` shows it kept, `exec` passes exit codes through,
+/// bad input exits 2, `down` removes everything.
+fn cli_up_ls_exec_down(bin: &Path) -> Result<()> {
+    let name = unique_lab_name("cli");
+    let topo = topo("as-per-rack.yaml");
+    let run = |args: &[&str]| Command::new(bin).args(args).output();
+    let up = run(&["up", &topo.to_string_lossy(), "--name", &name])?;
+    ensure!(
+        up.status.success(),
+        "up failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let run_id = registry::read_state(&name)?.run_id;
+    let ls = run(&["ls"])?;
+    let listed = String::from_utf8_lossy(&ls.stdout);
+    ensure!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("kept")),
+        "ls does not show {name} as kept: {listed}"
+    );
+    let ex = run(&[
+        "exec",
+        &name,
+        "r1t1",
+        "--",
+        "sh",
+        "-c",
+        "ip -o addr show dev lo; exit 7",
+    ])?;
+    ensure!(
+        ex.status.code() == Some(7),
+        "exec exit code {:?}",
+        ex.status.code()
+    );
+    ensure!(
+        String::from_utf8_lossy(&ex.stdout).contains("lo"),
+        "exec printed nothing"
+    );
+    let bad = run(&["exec", &name, "no-such-node", "--", "true"])?;
+    ensure!(
+        bad.status.code() == Some(2),
+        "unknown node exit code {:?}",
+        bad.status.code()
+    );
+    let bad_topo = topo_bad_file();
+    let v = run(&["validate", &bad_topo.to_string_lossy()])?;
+    ensure!(
+        v.status.code() == Some(2),
+        "invalid topology exit code {:?}",
+        v.status.code()
+    );
+    let down = run(&["down", &name])?;
+    ensure!(
+        down.status.success(),
+        "down failed: {}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let again = run(&["down", &name])?;
+    ensure!(
+        again.status.code() == Some(2),
+        "second down exit code {:?}",
+        again.status.code()
+    );
+    assert_gone(&name, &run_id, &[])
+}
+
+fn topo_bad_file() -> PathBuf {
+    topo("bad").join("duplicate-node.yaml")
 }

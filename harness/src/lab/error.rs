@@ -10,9 +10,8 @@ use crate::topology::{LinkId, NodeId};
 pub enum LabError {
     /// Namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN; in practice, root.
     #[error(
-        "building a lab needs root (it creates network namespaces and veths), but euid is {euid}: \
-         run it as root, e.g. `sudo fabriclab ...`, or in a container with CAP_SYS_ADMIN and \
-         CAP_NET_ADMIN"
+        "this needs root (labs are network namespaces and veths), but euid is {euid}: run it as \
+         root, e.g. `sudo fabriclab ...`, or in a container with CAP_SYS_ADMIN and CAP_NET_ADMIN"
     )]
     NotRoot { euid: u32 },
     /// The host lacks something the lab needs (a kernel feature, a mount, a directory).

@@ -197,11 +197,18 @@ impl Lab {
         let name = opts.name.clone().unwrap_or_else(|| run_id.clone());
         registry::validate_lab_name(&name)?;
         let netns = Self::namespace_map(plan, &run_id, &name)?;
+        // Without it, other processes would take the lab for orphaned and `clean` it.
+        let owner_start = registry::process_start_time(std::process::id()).ok_or_else(|| {
+            LabError::Environment {
+                what: "cannot read this process's start time from /proc/self/stat".into(),
+                fix: "mount /proc".into(),
+            }
+        })?;
         let state = LabState {
             lab: name.clone(),
             run_id: run_id.clone(),
             owner_pid: std::process::id(),
-            owner_start: registry::process_start_time(std::process::id()).unwrap_or(0),
+            owner_start,
             kept: false,
             phase: LabPhase::Building,
             namespaces: netns
