@@ -480,12 +480,16 @@ impl Daemon {
                 .as_ref()
                 .is_some_and(|s| s.fsm.state() == State::Idle)
             {
-                to_close.extend(p.secondary.take().and_then(|s| s.conn));
+                if let Some(s) = p.secondary.take() {
+                    p.past_established += s.fsm.established_count();
+                    to_close.extend(s.conn);
+                }
             }
             if p.main.fsm.state() == State::Idle {
                 if let Some(mut s) = p.secondary.take() {
                     s.fsm.promote();
                     let old = std::mem::replace(&mut p.main, s);
+                    p.past_established += old.fsm.established_count();
                     to_close.extend(old.conn);
                     tracing::debug!(peer = %addr, "secondary connection promoted");
                 }

@@ -86,6 +86,8 @@ pub struct Peer {
     pub negotiated: Option<NegotiatedCapabilities>,
     /// Host name from the peer's FQDN capability.
     pub peer_hostname: Option<String>,
+    /// Established transitions of FSMs already discarded (collision losers, promoted away).
+    pub past_established: u32,
 }
 
 impl Peer {
@@ -102,6 +104,7 @@ impl Peer {
             last_error: None,
             negotiated: None,
             peer_hostname: None,
+            past_established: 0,
         }
     }
 
@@ -223,7 +226,8 @@ impl Peer {
             state,
             state_secs: fsm.state_since().map_or(0.0, secs),
             established_secs: fsm.established_since().map(secs),
-            established_transitions: self.main.fsm.established_count()
+            established_transitions: self.past_established
+                + self.main.fsm.established_count()
                 + self
                     .secondary
                     .as_ref()
