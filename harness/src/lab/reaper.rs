@@ -288,7 +288,7 @@ pub fn clean(scope: &CleanScope) -> Result<CleanReport, LabError> {
     }
 }
 
-/// Whether a namespace path belongs to a run id (for tests and leak checks).
+/// Names of the namespaces in `/run/netns` that belong to run `run_id` (for leak checks).
 pub fn leftover_namespaces(run_id: &str) -> Vec<String> {
     fabriclab_namespaces()
         .into_iter()
