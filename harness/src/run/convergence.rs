@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::expect::diff;
-use crate::fib::reader::{read_fib, subscribe_route_events, RouteChange};
+use crate::fib::reader::{read_fib, subscribe_route_events, RouteChange, RouteEvent};
 use crate::fib::{FamilyFilter, NodeFib};
 use crate::lab::netns::in_netns;
 use crate::topology::NodeId;
@@ -45,13 +47,17 @@ pub struct NodeConvergence {
     pub events: u64,
 }
 
+/// Every route event seen, per node, in arrival order (for timelines and churn counts).
+pub type RouteLog = Arc<Mutex<Vec<(NodeId, RouteEvent)>>>;
+
 /// Watches every node of a lab; dropping it stops the watchers.
 pub struct ConvergenceWatch {
     rx: mpsc::UnboundedReceiver<NodeStatus>,
     latest: BTreeMap<NodeId, NodeStatus>,
-    /// `converged_at` per node: the time of the status that made it match, if it still matches.
     nodes: usize,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    expected: BTreeMap<NodeId, watch::Sender<NodeFib>>,
+    log: Option<RouteLog>,
 }
 
 impl Drop for ConvergenceWatch {
@@ -73,15 +79,23 @@ pub struct WatchError {
 impl ConvergenceWatch {
     /// Starts one watcher per `(node, namespace, expected FIB)`. Returns once every watcher has
     /// subscribed and sent its first status (so no change after this call is missed).
+    ///
+    /// With `record`, every route event is also appended to [`ConvergenceWatch::log`].
     pub async fn start(
         targets: Vec<(NodeId, PathBuf, NodeFib)>,
+        record: bool,
     ) -> Result<ConvergenceWatch, WatchError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let log: Option<RouteLog> = record.then(|| Arc::new(Mutex::new(Vec::new())));
+        let mut senders = BTreeMap::new();
         let rt = tokio::runtime::Handle::current();
         let nodes = targets.len();
         let mut tasks = Vec::with_capacity(nodes);
         let mut ready = Vec::with_capacity(nodes);
         for (node, ns, expected) in targets {
+            let (exp_tx, mut exp_rx) = watch::channel(expected);
+            senders.insert(node.clone(), exp_tx);
+            let log = log.clone();
             let rt2 = rt.clone();
             let node2 = node.clone();
             let sub = tokio::task::spawn_blocking(move || {
@@ -119,22 +133,44 @@ impl ConvergenceWatch {
                     }
                 };
                 let mut count = 0u64;
+                let mut expected = exp_rx.borrow_and_update().clone();
                 let mut last = status(&node, &expected, &fib, Instant::now(), count);
                 let _ = tx.send(last.clone());
                 let _ = ready_tx.send(Ok(()));
-                while let Some(ev) = events.next().await {
-                    count += 1;
-                    match ev.change {
-                        RouteChange::Added => {
-                            fib.insert(ev.route);
+                loop {
+                    let at = tokio::select! {
+                        ev = events.next() => {
+                            let Some(ev) = ev else { return };
+                            count += 1;
+                            let at = ev.at;
+                            match ev.change {
+                                RouteChange::Added => {
+                                    fib.insert(ev.route.clone());
+                                }
+                                RouteChange::Removed => {
+                                    // Keyed by prefix: the labs install one route per prefix
+                                    // (daemons use a single metric), so a delete removes it.
+                                    fib.remove(&ev.route.prefix);
+                                }
+                            }
+                            if let Some(log) = &log {
+                                log.lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push((node.clone(), ev));
+                            }
+                            at
                         }
-                        RouteChange::Removed => {
-                            // Keyed by prefix: the labs install one route per prefix (daemons
-                            // use a single metric), so a delete removes the prefix.
-                            fib.remove(&ev.route.prefix);
+                        changed = exp_rx.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                            expected = exp_rx.borrow_and_update().clone();
+                            // Force a report: the verdict may flip without any route event.
+                            last.routes = usize::MAX;
+                            Instant::now()
                         }
-                    }
-                    let s = status(&node, &expected, &fib, ev.at, count);
+                    };
+                    let s = status(&node, &expected, &fib, at, count);
                     if s.matched != last.matched || s.routes != last.routes {
                         last = s.clone();
                         if tx.send(s).is_err() {
@@ -164,9 +200,28 @@ impl ConvergenceWatch {
             latest: BTreeMap::new(),
             nodes,
             tasks,
+            expected: senders,
+            log,
         };
         watch.drain();
         Ok(watch)
+    }
+
+    /// Replaces the expected FIBs (after a scenario event changes what the design implies);
+    /// every node re-evaluates at once and [`ConvergenceWatch::wait_all`] waits for the new ones.
+    pub fn set_expected(&mut self, expected: &BTreeMap<NodeId, NodeFib>) {
+        for (node, tx) in &self.expected {
+            let want = expected.get(node).cloned().unwrap_or_default();
+            tx.send_replace(want);
+        }
+        // Statuses computed against the old expectation no longer count.
+        self.drain();
+        self.latest.clear();
+    }
+
+    /// The route events recorded so far (when started with `record`).
+    pub fn log(&self) -> Option<RouteLog> {
+        self.log.clone()
     }
 
     fn drain(&mut self) {

@@ -10,12 +10,14 @@
 //! ```
 
 mod convergence;
+mod fabric;
 mod misconfig;
 mod options;
 mod orchestrate;
 mod report;
 
-pub use convergence::{ConvergenceWatch, NodeConvergence, NodeStatus, WatchError};
+pub use convergence::{ConvergenceWatch, NodeConvergence, NodeStatus, RouteLog, WatchError};
+pub use fabric::{Convergence, Fabric};
 pub use misconfig::Misconfig;
 pub use options::RunOptions;
 pub use orchestrate::{run, RunError};

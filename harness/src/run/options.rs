@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub ping_timeout: Duration,
     /// Deploy with this misconfiguration (negative cases): expectations stay the design's.
     pub misconfig: Option<Misconfig>,
+    /// Keep every netlink route event (timelines, churn counts); off for very large fabrics.
+    pub record_events: bool,
 }
 
 impl RunOptions {
@@ -42,6 +44,7 @@ impl RunOptions {
             speaker: SpeakerOptions::default(),
             ping_timeout: Duration::from_secs(2),
             misconfig: None,
+            record_events: true,
         }
     }
 }

@@ -1,0 +1,467 @@
+//! A running fabric: the lab, the capture, the FIB watchers and a speaker on every node, owned
+//! together so that every exit path releases them in reverse order (the lab guard removes
+//! whatever is left, even on panic).
+//!
+//! `fabriclab run` is [`Fabric::up`], [`Fabric::wait_converged`], [`Fabric::checks`],
+//! [`Fabric::finish`]; scenarios and restart cases act on the fabric in between (links, speakers,
+//! new expectations) through the accessors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::capture::{decode_capture, Capture, CaptureConfig, CaptureTarget, WireEvent};
+use crate::check::{
+    blackholes_check, fib_check, node_exports_check, reachability_check, reachability_jobs,
+    tor_fib_size_check, CheckResult,
+};
+use crate::expect::{expected_fibs, ExpectedFibs};
+use crate::fib::reader::read_fib;
+use crate::fib::{FamilyFilter, NodeFib};
+use crate::lab::netns::rtnetlink_in_netns;
+use crate::lab::{preflight, BuildOptions, Lab, LabError};
+use crate::speakers::{check_installed, SpeakerInstance};
+use crate::topology::{load_with, NodeId, Plan};
+
+use super::convergence::{ConvergenceWatch, NodeConvergence, RouteLog};
+use super::options::RunOptions;
+use super::report::{NodeReport, RunReport, Timings};
+use super::RunError;
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn progress(msg: impl AsRef<str>) {
+    eprintln!("[fabriclab] {}", msg.as_ref());
+}
+
+/// The outcome of one wait for convergence.
+#[derive(Debug, Clone)]
+pub struct Convergence {
+    /// Every node matched its expected FIB before the deadline.
+    pub converged: bool,
+    /// From `since` to the last node matching.
+    pub elapsed: Option<Duration>,
+    pub nodes: BTreeMap<NodeId, NodeConvergence>,
+    /// What the watchers saw last (for timeouts).
+    pub observation: String,
+}
+
+/// A built fabric with speakers running.
+pub struct Fabric {
+    opts: RunOptions,
+    plan: Arc<Plan>,
+    expected: ExpectedFibs,
+    artifacts: PathBuf,
+    rt: tokio::runtime::Runtime,
+    capture: Option<Capture>,
+    watch: ConvergenceWatch,
+    speakers: BTreeMap<NodeId, SpeakerInstance>,
+    started: Instant,
+    build: Duration,
+    speakers_start: Duration,
+    /// When the last speaker was started: convergence is measured from here.
+    t0: Instant,
+    // Declared last: dropped after the speakers, capture and watchers.
+    lab: Lab,
+}
+
+impl Fabric {
+    /// Loads the topology, builds the lab, starts the capture and the FIB watchers, then a
+    /// speaker on every node. Returns as soon as every speaker is ready (not converged).
+    pub fn up(opts: &RunOptions) -> Result<Fabric, RunError> {
+        let started = Instant::now();
+        let loaded = load_with(&opts.topology, &opts.load)?;
+        let (expected_plan, plan) = match opts.misconfig {
+            Some(m) => m.apply(&loaded).map_err(RunError::Misconfig)?,
+            None => (loaded.clone(), loaded),
+        };
+        let plan = Arc::new(plan);
+        preflight()?;
+        let kinds: BTreeSet<_> = plan.nodes.iter().map(|n| n.speaker).collect();
+        for k in &kinds {
+            check_installed(*k)?;
+        }
+        let expected = expected_fibs(&expected_plan);
+        let artifacts = artifacts_dir(opts)?;
+
+        let t_build = Instant::now();
+        let lab = Lab::build(
+            &plan,
+            BuildOptions {
+                name: opts.name.clone(),
+                topology: Some(opts.topology.clone()),
+                ..BuildOptions::default()
+            },
+        )?;
+        let build = t_build.elapsed();
+        progress(format!(
+            "lab {} built: {} nodes, {} links, {} pods in {} ms",
+            lab.name(),
+            plan.nodes.len(),
+            plan.links.len(),
+            plan.pods.len(),
+            ms(build)
+        ));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| RunError::Io {
+                what: "failed to start the async runtime".into(),
+                source,
+            })?;
+        let netns: BTreeMap<NodeId, PathBuf> = plan
+            .nodes
+            .iter()
+            .map(|n| Ok((n.id.clone(), lab.netns_path(&n.id)?.to_path_buf())))
+            .collect::<Result<_, LabError>>()?;
+        let capture = if opts.capture {
+            let targets = CaptureTarget::for_links(&plan.links, |n| {
+                netns.get(n).cloned().unwrap_or_default()
+            });
+            match Capture::start(CaptureConfig::new(artifacts.join("pcap")), targets) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    progress(format!("capture disabled: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let targets: Vec<(NodeId, PathBuf, NodeFib)> = netns
+            .iter()
+            .map(|(n, ns)| {
+                (
+                    n.clone(),
+                    ns.clone(),
+                    expected.get(n).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let watch = rt.block_on(ConvergenceWatch::start(targets, opts.record_events))?;
+        let (speakers, speakers_start) =
+            start_speakers(&plan, &netns, opts, &artifacts.join("nodes"))?;
+        progress(format!(
+            "{} speakers started in {} ms",
+            speakers.len(),
+            ms(speakers_start)
+        ));
+        Ok(Fabric {
+            opts: opts.clone(),
+            plan,
+            expected,
+            artifacts,
+            rt,
+            capture,
+            watch,
+            speakers,
+            started,
+            build,
+            speakers_start,
+            t0: Instant::now(),
+            lab,
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    pub fn expected(&self) -> &ExpectedFibs {
+        &self.expected
+    }
+
+    /// Directory holding captures (`pcap/`) and daemon run dirs (`nodes/<node>/<daemon>/`).
+    pub fn artifacts(&self) -> &Path {
+        &self.artifacts
+    }
+
+    /// When the last speaker was started.
+    pub fn t0(&self) -> Instant {
+        self.t0
+    }
+
+    /// The speaker of `node` (to kill, stop, restart it, or query its neighbors).
+    pub fn speaker_mut(&mut self, node: &NodeId) -> Option<&mut SpeakerInstance> {
+        self.speakers.get_mut(node)
+    }
+
+    /// Route events recorded by the watchers (when `RunOptions::record_events`).
+    pub fn route_log(&self) -> Option<RouteLog> {
+        self.watch.log()
+    }
+
+    /// Replaces what the FIBs must converge to (a scenario changed the fabric).
+    pub fn set_expected(&mut self, expected: ExpectedFibs) {
+        self.watch.set_expected(&expected);
+        self.expected = expected;
+    }
+
+    /// Waits (event-driven) until every FIB matches the expectation or `timeout` passes;
+    /// `elapsed` is measured from `since`.
+    pub fn wait_converged(&mut self, since: Instant, timeout: Duration) -> Convergence {
+        let converged = self.rt.block_on(self.watch.wait_all(timeout));
+        let nodes = self.watch.outcome();
+        let elapsed = if converged {
+            nodes
+                .values()
+                .filter_map(|n| n.converged_at)
+                .max()
+                .map(|at| at.saturating_duration_since(since))
+        } else {
+            None
+        };
+        Convergence {
+            converged,
+            elapsed,
+            nodes,
+            observation: self.watch.observation(),
+        }
+    }
+
+    /// Every node's FIB, read once over netlink (compared families only).
+    pub fn read_fibs(&self) -> Result<BTreeMap<NodeId, NodeFib>, RunError> {
+        let lab = &self.lab;
+        self.rt.block_on(async {
+            let mut out = BTreeMap::new();
+            for n in &self.plan.nodes {
+                let ns = lab.netns_path(&n.id)?;
+                let handle = rtnetlink_in_netns(ns)
+                    .await
+                    .map_err(|source| RunError::Io {
+                        what: format!("failed to open netlink in {}", n.id),
+                        source,
+                    })?;
+                let fib = read_fib(&handle).await.map_err(|e| RunError::Io {
+                    what: format!("failed to read the FIB of {}", n.id),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                out.insert(n.id.clone(), fib.fib.filtered(FamilyFilter::Ipv4));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The state checks: FIB equals the expectation, blackholes, ToR FIB size, pod
+    /// reachability. Returns the FIBs read, for the report.
+    pub fn checks(&self) -> Result<(Vec<CheckResult>, BTreeMap<NodeId, NodeFib>), RunError> {
+        let actual = self.read_fibs()?;
+        let mut checks = vec![
+            fib_check(&self.expected, &actual),
+            blackholes_check(&self.plan, &actual),
+            tor_fib_size_check(&self.plan, &self.expected, &actual),
+        ];
+        let jobs = reachability_jobs(&self.plan);
+        checks.push(
+            match self.lab.ping_all(&jobs.jobs, self.opts.ping_timeout) {
+                Ok(results) => {
+                    let outcomes: Vec<(NodeId, std::net::IpAddr, bool)> = results
+                        .into_iter()
+                        .flat_map(|(src, outs)| {
+                            outs.into_iter()
+                                .map(move |o| (src.clone(), o.target, o.rtt.is_some()))
+                        })
+                        .collect();
+                    reachability_check(&outcomes)
+                }
+                Err(e) => CheckResult::from_details(
+                    "reachability",
+                    "probes could not be sent".into(),
+                    vec![e.to_string()],
+                ),
+            },
+        );
+        Ok((checks, actual))
+    }
+
+    /// Stops every speaker (gracefully), stops the capture and runs the wire checks on it,
+    /// tears the lab down, and assembles the report with `checks` plus the wire checks.
+    pub fn finish(
+        mut self,
+        mut checks: Vec<CheckResult>,
+        convergence: &Convergence,
+        actual: &BTreeMap<NodeId, NodeFib>,
+    ) -> Result<RunReport, RunError> {
+        let t_finish = Instant::now();
+        for s in self.speakers.values_mut() {
+            let _ = s.stop(Duration::from_secs(2));
+        }
+        checks.push(match self.capture.take() {
+            Some(c) => wire_check(&self.plan, c),
+            None => CheckResult::ignored("node-exports", "capture is off (--no-capture)"),
+        });
+        let nodes = self
+            .plan
+            .nodes
+            .iter()
+            .map(|n| {
+                let o = convergence.nodes.get(&n.id);
+                NodeReport {
+                    node: n.id.clone(),
+                    role: n.role,
+                    speaker: n.speaker,
+                    expected_routes: self.expected.get(&n.id).map(NodeFib::len).unwrap_or(0),
+                    actual_routes: actual.get(&n.id).map(NodeFib::len).unwrap_or(0),
+                    converged_ms: o
+                        .and_then(|o| o.converged_at)
+                        .map(|at| ms(at.saturating_duration_since(self.t0))),
+                    route_events: o.map(|o| o.events).unwrap_or(0),
+                }
+            })
+            .collect();
+        let mut speakers = BTreeMap::new();
+        for n in &self.plan.nodes {
+            speakers.entry(n.role).or_insert(n.speaker);
+        }
+        let verdict = RunReport::verdict_of(&checks);
+        let lab_name = self.lab.name().to_string();
+        let run_id = self.lab.run_id().to_string();
+        let Fabric {
+            opts,
+            plan,
+            artifacts,
+            lab,
+            speakers: instances,
+            watch,
+            started,
+            build,
+            speakers_start,
+            ..
+        } = self;
+        drop(instances);
+        drop(watch);
+        lab.teardown()?;
+        let keep = verdict == super::Verdict::Fail || opts.artifacts.is_some();
+        if !keep {
+            let _ = std::fs::remove_dir_all(&artifacts);
+        }
+        Ok(RunReport {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            topology: opts.topology.clone(),
+            plan: plan.name.clone(),
+            design: plan.design,
+            lab: lab_name,
+            run_id,
+            speakers,
+            timings_ms: Timings {
+                build: ms(build),
+                speakers_start: ms(speakers_start),
+                convergence: convergence.elapsed.map(ms),
+                checks: ms(t_finish.elapsed()),
+                total: ms(started.elapsed()),
+            },
+            nodes,
+            checks,
+            verdict,
+            artifacts: keep.then_some(artifacts),
+        })
+    }
+}
+
+fn artifacts_dir(opts: &RunOptions) -> Result<PathBuf, RunError> {
+    match &opts.artifacts {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+                what: format!("failed to create {}", dir.display()),
+                source,
+            })?;
+            Ok(dir.clone())
+        }
+        None => Ok(tempfile::Builder::new()
+            .prefix("fabriclab-run-")
+            .tempdir()
+            .map_err(|source| RunError::Io {
+                what: "failed to create a run directory".into(),
+                source,
+            })?
+            .keep()),
+    }
+}
+
+fn start_speakers(
+    plan: &Arc<Plan>,
+    netns: &BTreeMap<NodeId, PathBuf>,
+    opts: &RunOptions,
+    dir: &Path,
+) -> Result<(BTreeMap<NodeId, SpeakerInstance>, Duration), RunError> {
+    let begin = Instant::now();
+    let queue = Mutex::new(netns.iter());
+    let done: Mutex<Vec<Result<SpeakerInstance, RunError>>> = Mutex::new(Vec::new());
+    // Starting mostly waits for daemons to become ready: a few more threads than cores.
+    let workers = plan.nodes.len().clamp(1, 8);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                let Some((node, ns)) = next else { break };
+                let r = SpeakerInstance::prepare(
+                    plan.clone(),
+                    node,
+                    ns.clone(),
+                    dir,
+                    opts.speaker.clone(),
+                )
+                .and_then(|mut inst| inst.start().map(|()| inst))
+                .map_err(|source| RunError::Speaker {
+                    node: node.clone(),
+                    source,
+                });
+                done.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+            });
+        }
+    });
+    let mut instances = BTreeMap::new();
+    let mut first_err = None;
+    for r in done.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        match r {
+            Ok(i) => {
+                instances.insert(i.node().clone(), i);
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        for i in instances.values_mut() {
+            let _ = i.stop(Duration::from_secs(2));
+        }
+        return Err(e);
+    }
+    Ok((instances, begin.elapsed()))
+}
+
+/// Stops the capture, decodes every link and checks what the nodes announced.
+fn wire_check(plan: &Plan, capture: Capture) -> CheckResult {
+    match capture.stop() {
+        Ok(summary) => {
+            let mut events: Vec<WireEvent> = Vec::new();
+            let mut errors = Vec::new();
+            for l in &summary.links {
+                match decode_capture(&l.path, l.link) {
+                    Ok((mut ev, _)) => events.append(&mut ev),
+                    Err(e) => errors.push(format!("{}: {e}", l.path.display())),
+                }
+            }
+            events.sort_by_key(|e| e.ts);
+            if errors.is_empty() {
+                node_exports_check(plan, &events)
+            } else {
+                CheckResult::from_details(
+                    "node-exports",
+                    "captures could not be decoded".into(),
+                    errors,
+                )
+            }
+        }
+        Err(e) => CheckResult::ignored("node-exports", format!("capture failed: {e}")),
+    }
+}
