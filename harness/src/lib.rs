@@ -12,6 +12,7 @@ pub mod expect;
 pub mod fib;
 pub mod lab;
 pub mod process;
+pub mod restart;
 pub mod run;
 pub mod speakers;
 pub mod topology;
