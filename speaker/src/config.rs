@@ -28,23 +28,72 @@
 //!     passive: false
 //!     port: 179                  # peer's TCP port
 //!     local-address: 10.0.1.1    # source address for outbound connections (optional)
-//!     next-hop-self: false       # routing settings, consumed by the RIB
+//!     next-hop-self: false       # false|off, true|all (also reflected routes), non-reflected
 //!     route-reflector-client: false
-//!     import-policy: accept-all  # accept-all | reject-all | <policy name>
-//!     export-policy: accept-all
+//!     import-policy: accept-all  # accept-all | reject-all | originated-only | default-only
+//!     export-policy: accept-all  #   | a name from `policies:`
 //!     default-originate: false
 //!     allowas-in: 0
-//! prefixes: [10.1.0.0/24, "2001:db8:1::/64"]   # originated
+//!     mrai: 0                    # MinRouteAdvertisementInterval, seconds (RFC 4271 §9.2.1.1)
+//! listen-ranges:                 # dynamic neighbors: accept sessions from any address inside
+//!   - prefix: 10.0.2.0/24
+//!     remote-as: external        # a number, internal or external
+//!     limit: 100                 # most dynamic peers at once from this range
+//!     hold-time: 9               # ...and every routing/timer setting of a neighbor
+//!     export-policy: accept-all
+//! prefixes: [10.1.0.0/24, "2001:db8:1::/64"]   # originated, each with a local blackhole
+//! blackhole-prefixes: true       # false: announce `prefixes` without the blackhole
+//! originate:                     # originated routes with per-route settings
+//!   - prefix: 10.9.0.0/24
+//!     blackhole: false           # default: blackhole-prefixes
+//!     communities: ["65000:1"]
+//!     large-communities: ["65000:1:2"]
+//!     med: 10
+//! max-paths: 8                   # ECMP width; 1 turns multipath off
+//! multipath-relax: false         # ECMP across different neighbour ASes (equal AS_PATH length)
+//! cluster-id: 10.0.0.1           # RFC 4456 CLUSTER_ID; default the router id
+//! ebgp-requires-policy: false    # RFC 8212: eBGP without a policy exchanges nothing
+//! kernel:                        # the kernel FIB
+//!   enabled: true                # install Loc-RIB routes (false: the RIB only)
+//!   protocol: 201                # route protocol number of our routes (purged at start)
+//!   table: 254                   # main
+//!   metric: 20
+//! policies:                      # named import/export policies (see `crate::policy`)
+//!   pods:
+//!     statements:
+//!       - conditions: [{prefix-list: [{prefix: 10.64.0.0/16, ge: 26, le: 32}]}]
+//!         action: accept
+//!         set: [{add-communities: ["65000:7"]}]
+//!       - conditions: [{community-any: ["65000:666"]}]
+//!         action: reject
+//!     default-action: reject
 //! control-socket: /run/fabric-speaker/10.0.0.1.sock
 //! log-format: text               # text | json (to stderr)
 //! log-level: info                # a tracing EnvFilter directive
 //! ```
 //!
+//! Defaults chosen for the fabric designs, each a deliberate choice:
+//!
+//! * **Blackholes**: every `prefixes` entry is a Calico block: exported once as the aggregate and
+//!   blackholed locally, so addresses of the block without a local pod are dropped here instead
+//!   of bouncing back to the fabric (calico-designs.md §1.3, invariant 4). The blackhole has our
+//!   protocol and metric, so a more specific pod route or a connected route still wins. Use
+//!   `blackhole-prefixes: false` or an `originate:` entry with `blackhole: false` to announce
+//!   only (a service CIDR).
+//! * **RFC 8212** is off by default (`ebgp-requires-policy: false`): a neighbor without a policy
+//!   accepts and sends everything BGP's rules allow, as BIRD's `import all; export all` in the
+//!   designs. Turn it on to get FRR's default behaviour (nothing exchanged over eBGP until a
+//!   policy is configured).
+//! * **ECMP**: `max-paths: 8`, without relax (FRR `maximum-paths 8`); the harness renders the
+//!   plan's value.
+//! * **Kernel**: routes go to the main table with protocol 201 and metric 20, replaced in place;
+//!   every route of ours left by a previous run is removed at start.
+//!
 //! Errors name the file and the field: parse errors carry serde-saphyr's location and field
 //! message; semantic errors found by [`Config::validate`] name the field path, e.g.
 //! `neighbors[1].hold-time`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -56,6 +105,10 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::fsm::SessionConfig;
+use crate::policy::{Policy, PolicyBook};
+use crate::rib::attrs::{Community, LargeCommunity};
+use crate::rib::origin::{LocalRoute, LocalRouteKind};
+pub use crate::rib::peer::NextHopSelf;
 
 /// Default BGP port (RFC 4271 §8.2.1).
 pub const DEFAULT_PORT: u16 = 179;
@@ -69,6 +122,10 @@ pub const DEFAULT_IDLE_HOLD: u16 = 1;
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// Largest restart time that fits the 12-bit field (RFC 4724 §3).
 pub const MAX_RESTART_TIME: u16 = 4095;
+/// Default ECMP width.
+pub const DEFAULT_MAX_PATHS: u8 = 8;
+/// Default limit of dynamic peers per listen range (FRR `bgp listen limit`).
+pub const DEFAULT_LISTEN_LIMIT: u32 = 100;
 /// Directory of the default control socket.
 pub const DEFAULT_SOCKET_DIR: &str = "/run/fabric-speaker";
 
@@ -97,9 +154,38 @@ pub struct Config {
     /// Configured peers.
     #[serde(default)]
     pub neighbors: Vec<Neighbor>,
-    /// Prefixes this speaker originates.
+    /// Dynamic neighbors: sessions accepted from any address inside a range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen_ranges: Vec<ListenRange>,
+    /// Prefixes this speaker originates (blackholed locally unless `blackhole-prefixes` is
+    /// false).
     #[serde(default)]
     pub prefixes: Vec<IpNet>,
+    /// Whether `prefixes` get a local blackhole route (Calico blocks; default true).
+    #[serde(default = "default_true")]
+    pub blackhole_prefixes: bool,
+    /// Originated routes with per-route settings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub originate: Vec<Originate>,
+    /// ECMP width: how many equal paths are used and installed (1: no multipath).
+    #[serde(default = "default_max_paths")]
+    pub max_paths: u8,
+    /// Multipath across paths from different neighbour ASes with equal AS_PATH length (FRR
+    /// `bestpath as-path multipath-relax`).
+    #[serde(default)]
+    pub multipath_relax: bool,
+    /// CLUSTER_ID when reflecting routes (RFC 4456 §7); default the router id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<Ipv4Addr>,
+    /// RFC 8212: eBGP sessions without an import (export) policy import (export) nothing.
+    #[serde(default)]
+    pub ebgp_requires_policy: bool,
+    /// Kernel FIB settings.
+    #[serde(default)]
+    pub kernel: Kernel,
+    /// Named policies, referenced by `import-policy` / `export-policy`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, Policy>,
     /// Control socket path; default `/run/fabric-speaker/<router-id>.sock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_socket: Option<PathBuf>,
@@ -165,6 +251,162 @@ impl Default for GracefulRestart {
     }
 }
 
+/// The kernel forwarding table the speaker programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Kernel {
+    /// Install the Loc-RIB in the kernel (false: compute routes, install nothing).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Route protocol number of our routes; routes with it are ours and purged at start.
+    #[serde(default = "default_protocol")]
+    pub protocol: u8,
+    /// Routing table (254 = main).
+    #[serde(default = "default_table")]
+    pub table: u32,
+    /// Route metric (priority).
+    #[serde(default = "default_metric")]
+    pub metric: u32,
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Kernel {
+            enabled: true,
+            protocol: default_protocol(),
+            table: default_table(),
+            metric: default_metric(),
+        }
+    }
+}
+
+impl Kernel {
+    /// Kernel routes off (tests on loopback in the host namespace, dry runs).
+    pub fn disabled() -> Self {
+        Kernel {
+            enabled: false,
+            ..Kernel::default()
+        }
+    }
+}
+
+/// An originated route with its own settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Originate {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Install a local blackhole for it; default `blackhole-prefixes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackhole: Option<bool>,
+    /// Communities to attach (`asn:value`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<Community>,
+    /// Large communities to attach (`global:local1:local2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub large_communities: Vec<LargeCommunity>,
+    /// MULTI_EXIT_DISC to attach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<u32>,
+}
+
+/// A range of addresses from which sessions are accepted without a configured neighbor
+/// (dynamic neighbors, FRR `bgp listen range`). A peer is created when a connection from the
+/// range is accepted, with the settings below, and removed when its session closes. It never
+/// dials (passive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ListenRange {
+    /// Addresses accepted.
+    pub prefix: IpNet,
+    /// The AS peers must announce, or `internal` / `external`.
+    pub remote_as: RemoteAs,
+    /// Most dynamic peers from this range at once; further connections are refused.
+    #[serde(default = "default_listen_limit")]
+    pub limit: u32,
+    /// Free text shown by the control socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Address families to negotiate.
+    #[serde(default = "default_families")]
+    pub address_families: Vec<AddressFamily>,
+    /// Hold time we propose, seconds.
+    #[serde(default = "default_hold_time")]
+    pub hold_time: u16,
+    /// Keepalive interval, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<u16>,
+    /// Next hop self towards these peers.
+    #[serde(
+        default,
+        deserialize_with = "next_hop_self_de",
+        serialize_with = "next_hop_self_ser"
+    )]
+    pub next_hop_self: NextHopSelf,
+    /// The peers are route-reflector clients.
+    #[serde(default)]
+    pub route_reflector_client: bool,
+    /// Import policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_policy: Option<PolicyRef>,
+    /// Export policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_policy: Option<PolicyRef>,
+    /// Send a default route.
+    #[serde(default)]
+    pub default_originate: bool,
+    /// allowas-in.
+    #[serde(default)]
+    pub allowas_in: u8,
+    /// MinRouteAdvertisementInterval, seconds.
+    #[serde(default)]
+    pub mrai: u16,
+}
+
+impl ListenRange {
+    /// A range with every optional setting at its default.
+    pub fn new(prefix: IpNet, remote_as: RemoteAs) -> Self {
+        ListenRange {
+            prefix,
+            remote_as,
+            limit: DEFAULT_LISTEN_LIMIT,
+            description: None,
+            address_families: default_families(),
+            hold_time: DEFAULT_HOLD_TIME,
+            keepalive: None,
+            next_hop_self: NextHopSelf::Off,
+            route_reflector_client: false,
+            import_policy: None,
+            export_policy: None,
+            default_originate: false,
+            allowas_in: 0,
+            mrai: 0,
+        }
+    }
+
+    /// The neighbor a connection from `address` gets: this range's settings, passive.
+    pub fn neighbor(&self, address: IpAddr) -> Neighbor {
+        let mut n = Neighbor::new(address, self.remote_as);
+        n.description = Some(
+            self.description
+                .clone()
+                .unwrap_or_else(|| format!("dynamic ({})", self.prefix)),
+        );
+        n.address_families = self.address_families.clone();
+        n.hold_time = self.hold_time;
+        n.keepalive = self.keepalive;
+        n.passive = true;
+        n.next_hop_self = self.next_hop_self;
+        n.route_reflector_client = self.route_reflector_client;
+        n.import_policy = self.import_policy.clone();
+        n.export_policy = self.export_policy.clone();
+        n.default_originate = self.default_originate;
+        n.allowas_in = self.allowas_in;
+        n.mrai = self.mrai;
+        n
+    }
+}
+
 /// Log line format on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -214,9 +456,15 @@ pub struct Neighbor {
     /// wildcard of the same family, otherwise chosen by the kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_address: Option<IpAddr>,
-    /// Routing: set NEXT_HOP to our address on routes sent to this peer (consumed by the RIB).
-    #[serde(default)]
-    pub next_hop_self: bool,
+    /// Routing: set NEXT_HOP to our address on routes sent to this internal peer: `false` /
+    /// `off`, `true` / `all` (reflected routes too, FRR `next-hop-self force`), or
+    /// `non-reflected` (FRR `next-hop-self`). Towards eBGP the next hop is always ours.
+    #[serde(
+        default,
+        deserialize_with = "next_hop_self_de",
+        serialize_with = "next_hop_self_ser"
+    )]
+    pub next_hop_self: NextHopSelf,
     /// Routing: the peer is a route-reflector client (RFC 4456; consumed by the RIB).
     #[serde(default)]
     pub route_reflector_client: bool,
@@ -233,6 +481,9 @@ pub struct Neighbor {
     /// Routing: accept routes whose AS_PATH contains our AS up to this many times (0: off).
     #[serde(default)]
     pub allowas_in: u8,
+    /// Routing: MinRouteAdvertisementInterval in seconds (RFC 4271 §9.2.1.1); 0 sends at once.
+    #[serde(default)]
+    pub mrai: u16,
 }
 
 impl Neighbor {
@@ -250,12 +501,13 @@ impl Neighbor {
             passive: false,
             port: DEFAULT_PORT,
             local_address: None,
-            next_hop_self: false,
+            next_hop_self: NextHopSelf::Off,
             route_reflector_client: false,
             import_policy: None,
             export_policy: None,
             default_originate: false,
             allowas_in: 0,
+            mrai: 0,
         }
     }
 
@@ -484,7 +736,16 @@ impl Config {
             domain_name: None,
             graceful_restart: GracefulRestart::default(),
             neighbors: Vec::new(),
+            listen_ranges: Vec::new(),
             prefixes: Vec::new(),
+            blackhole_prefixes: true,
+            originate: Vec::new(),
+            max_paths: DEFAULT_MAX_PATHS,
+            multipath_relax: false,
+            cluster_id: None,
+            ebgp_requires_policy: false,
+            kernel: Kernel::default(),
+            policies: BTreeMap::new(),
             control_socket: None,
             log_format: LogFormat::Text,
             log_level: default_log_level(),
@@ -525,6 +786,49 @@ impl Config {
     /// The neighbor with this address.
     pub fn neighbor(&self, address: IpAddr) -> Option<&Neighbor> {
         self.neighbors.iter().find(|n| n.address == address)
+    }
+
+    /// The named policies (with the built-ins behind them).
+    pub fn policy_book(&self) -> PolicyBook {
+        PolicyBook {
+            policies: self.policies.clone(),
+        }
+    }
+
+    /// Every originated route: `prefixes` (blackholed per `blackhole-prefixes`) and then
+    /// `originate` entries (which win for a prefix listed in both), one per prefix, in prefix
+    /// order.
+    pub fn originated_routes(&self) -> Vec<LocalRoute> {
+        let mut out: BTreeMap<IpNet, LocalRoute> = BTreeMap::new();
+        let kind = |blackhole: bool| {
+            if blackhole {
+                LocalRouteKind::Blackhole
+            } else {
+                LocalRouteKind::Announce
+            }
+        };
+        for p in &self.prefixes {
+            let mut r = LocalRoute::announce(*p);
+            r.kind = kind(self.blackhole_prefixes);
+            out.insert(r.prefix, r);
+        }
+        for o in &self.originate {
+            let mut r = LocalRoute::announce(o.prefix);
+            r.kind = kind(o.blackhole.unwrap_or(self.blackhole_prefixes));
+            r.communities = o.communities.clone();
+            r.large_communities = o.large_communities.clone();
+            r.med = o.med;
+            out.insert(r.prefix, r);
+        }
+        out.into_values().collect()
+    }
+
+    /// The listen range a connection from `address` falls in (the longest match).
+    pub fn listen_range(&self, address: IpAddr) -> Option<&ListenRange> {
+        self.listen_ranges
+            .iter()
+            .filter(|r| r.prefix.contains(&address))
+            .max_by_key(|r| r.prefix.prefix_len())
     }
 
     /// Checks what the types cannot express; errors name the field.
@@ -603,8 +907,91 @@ impl Config {
                 ));
             }
         }
+        for (i, o) in self.originate.iter().enumerate() {
+            if o.prefix.trunc() != o.prefix {
+                return Err(invalid(
+                    format!("originate[{i}].prefix"),
+                    &format!("host bits set; did you mean {}?", o.prefix.trunc()),
+                ));
+            }
+        }
         if self.listen.port == 0 {
             return Err(invalid("listen.port".into(), "must not be 0"));
+        }
+        if self.max_paths == 0 {
+            return Err(invalid(
+                "max-paths".into(),
+                "must be at least 1 (1 turns multipath off)",
+            ));
+        }
+        if self.cluster_id == Some(Ipv4Addr::UNSPECIFIED) {
+            return Err(invalid(
+                "cluster-id".into(),
+                "must not be 0.0.0.0 (RFC 4456 §7)",
+            ));
+        }
+        for (i, r) in self.listen_ranges.iter().enumerate() {
+            let at = |field: &str| format!("listen-ranges[{i}].{field}");
+            if r.prefix.trunc() != r.prefix {
+                return Err(invalid(
+                    at("prefix"),
+                    &format!("host bits set; did you mean {}?", r.prefix.trunc()),
+                ));
+            }
+            if r.remote_as == RemoteAs::Asn(Asn(0)) {
+                return Err(invalid(at("remote-as"), "AS 0 is reserved (RFC 7607)"));
+            }
+            if r.hold_time == 1 || r.hold_time == 2 {
+                return Err(invalid(
+                    at("hold-time"),
+                    "must be 0 or at least 3 (RFC 4271 §4.2)",
+                ));
+            }
+            if r.address_families.is_empty() {
+                return Err(invalid(
+                    at("address-families"),
+                    "must list at least one family",
+                ));
+            }
+            if r.limit == 0 {
+                return Err(invalid(at("limit"), "must be at least 1"));
+            }
+        }
+        // Policy names must resolve: a typo would otherwise silently reject everything.
+        let book = self.policy_book();
+        let unknown = |r: &Option<PolicyRef>| match r {
+            Some(PolicyRef::Named(n)) if book.get(n).is_none() => Some(n.clone()),
+            _ => None,
+        };
+        let refs = self
+            .neighbors
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    format!("neighbors[{i}]"),
+                    &n.import_policy,
+                    &n.export_policy,
+                )
+            })
+            .chain(self.listen_ranges.iter().enumerate().map(|(i, r)| {
+                (
+                    format!("listen-ranges[{i}]"),
+                    &r.import_policy,
+                    &r.export_policy,
+                )
+            }));
+        for (at, import, export) in refs {
+            for (field, r) in [("import-policy", import), ("export-policy", export)] {
+                if let Some(n) = unknown(r) {
+                    return Err(invalid(
+                        format!("{at}.{field}"),
+                        &format!(
+                            "no policy named {n:?} in `policies` (built-ins: accept-all, reject-all, originated-only, default-only)"
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -633,6 +1020,59 @@ fn default_families() -> Vec<AddressFamily> {
 }
 fn default_log_level() -> String {
     "info".to_owned()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_paths() -> u8 {
+    DEFAULT_MAX_PATHS
+}
+fn default_listen_limit() -> u32 {
+    DEFAULT_LISTEN_LIMIT
+}
+fn default_protocol() -> u8 {
+    crate::fib::RTPROT_FABRIC
+}
+fn default_table() -> u32 {
+    254
+}
+fn default_metric() -> u32 {
+    crate::fib::DEFAULT_METRIC
+}
+
+/// `next-hop-self`: a boolean (the original form: `true` is `all`) or a mode name.
+fn next_hop_self_de<'de, D: Deserializer<'de>>(d: D) -> Result<NextHopSelf, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = NextHopSelf;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("true, false, \"off\", \"all\" or \"non-reflected\"")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<NextHopSelf, E> {
+            Ok(if v {
+                NextHopSelf::All
+            } else {
+                NextHopSelf::Off
+            })
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<NextHopSelf, E> {
+            match v {
+                "true" | "all" | "force" => Ok(NextHopSelf::All),
+                "false" | "off" => Ok(NextHopSelf::Off),
+                "non-reflected" => Ok(NextHopSelf::NonReflected),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn next_hop_self_ser<S: Serializer>(v: &NextHopSelf, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        NextHopSelf::Off => s.serialize_bool(false),
+        NextHopSelf::All => s.serialize_bool(true),
+        NextHopSelf::NonReflected => s.serialize_str("non-reflected"),
+    }
 }
 
 #[cfg(test)]
@@ -663,7 +1103,37 @@ neighbors:
     remote-as: internal
     route-reflector-client: true
     allowas-in: 2
+    next-hop-self: non-reflected
+    mrai: 5
+listen-ranges:
+  - prefix: 10.0.2.0/24
+    remote-as: external
+    limit: 3
+    hold-time: 9
+    export-policy: my-export
+    next-hop-self: true
 prefixes: [10.1.0.0/24, "2001:db8:1::/64"]
+originate:
+  - prefix: 10.9.0.0/24
+    blackhole: false
+    communities: ["65000:1"]
+    med: 7
+max-paths: 4
+multipath-relax: true
+cluster-id: 10.0.0.9
+ebgp-requires-policy: true
+kernel:
+  enabled: false
+  metric: 30
+policies:
+  my-export:
+    statements:
+      - conditions: [{prefix-list: [{prefix: 10.0.0.0/8, le: 26}]}, {not: originated}]
+        action: accept
+        set: [{add-communities: ["65000:7"]}, {prepend: {asn: 65001, count: 2}}]
+      - conditions: [default-route]
+        action: accept
+    default-action: reject
 control-socket: /tmp/leaf1.sock
 log-format: json
 "#;
@@ -705,6 +1175,113 @@ log-format: json
         assert_eq!((n1.route_reflector_client, n1.allowas_in), (true, 2));
         assert_eq!(c.prefixes.len(), 2);
         assert_eq!(c.control_socket_path(), PathBuf::from("/tmp/leaf1.sock"));
+        assert_eq!(n0.next_hop_self, NextHopSelf::Off);
+        assert_eq!((n1.next_hop_self, n1.mrai), (NextHopSelf::NonReflected, 5));
+        assert_eq!((c.max_paths, c.multipath_relax), (4, true));
+        assert_eq!(c.cluster_id, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert!(c.ebgp_requires_policy);
+        assert_eq!(
+            c.kernel,
+            Kernel {
+                enabled: false,
+                metric: 30,
+                ..Kernel::default()
+            }
+        );
+        let p = c.policy_book().get("my-export").unwrap();
+        assert_eq!(p.statements.len(), 2);
+        assert_eq!(p.statements[0].set.len(), 2);
+        let r = &c.listen_ranges[0];
+        assert_eq!((r.limit, r.remote_as), (3, RemoteAs::External));
+        let dynamic = c.listen_range("10.0.2.7".parse().unwrap()).unwrap();
+        let n = dynamic.neighbor("10.0.2.7".parse().unwrap());
+        assert!(n.passive);
+        assert_eq!((n.hold_time, n.next_hop_self), (9, NextHopSelf::All));
+        assert_eq!(n.export_policy, Some(PolicyRef::Named("my-export".into())));
+        assert!(c.listen_range("10.0.3.7".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn originated_routes_blackhole_prefixes_by_default() {
+        let c = parse(EXAMPLE).unwrap();
+        let routes = c.originated_routes();
+        let by: BTreeMap<String, &LocalRoute> =
+            routes.iter().map(|r| (r.prefix.to_string(), r)).collect();
+        assert_eq!(by["10.1.0.0/24"].kind, LocalRouteKind::Blackhole);
+        assert_eq!(by["2001:db8:1::/64"].kind, LocalRouteKind::Blackhole);
+        let o = by["10.9.0.0/24"];
+        assert_eq!(o.kind, LocalRouteKind::Announce);
+        assert_eq!((o.med, o.communities.len()), (Some(7), 1));
+        let mut off = c.clone();
+        off.blackhole_prefixes = false;
+        off.originate.push(Originate {
+            prefix: "10.1.0.0/24".parse().unwrap(),
+            blackhole: Some(true),
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            med: None,
+        });
+        let routes = off.originated_routes();
+        assert_eq!(routes.len(), 3, "one route per prefix");
+        for r in routes {
+            let want = if r.prefix.to_string() == "10.1.0.0/24" {
+                LocalRouteKind::Blackhole
+            } else {
+                LocalRouteKind::Announce
+            };
+            assert_eq!(r.kind, want, "{}", r.prefix);
+        }
+    }
+
+    #[test]
+    fn next_hop_self_accepts_booleans_and_modes() {
+        for (text, want) in [
+            ("true", NextHopSelf::All),
+            ("false", NextHopSelf::Off),
+            ("all", NextHopSelf::All),
+            ("off", NextHopSelf::Off),
+            ("non-reflected", NextHopSelf::NonReflected),
+        ] {
+            let y = format!("router-id: 1.1.1.1\nlocal-as: 1\nneighbors:\n  - address: 10.0.0.2\n    remote-as: 2\n    next-hop-self: {text}\n");
+            let c = parse(&y).unwrap();
+            assert_eq!(c.neighbors[0].next_hop_self, want, "{text}");
+            assert_eq!(parse(&c.to_yaml().unwrap()).unwrap(), c);
+        }
+        let y = "router-id: 1.1.1.1\nlocal-as: 1\nneighbors:\n  - address: 10.0.0.2\n    remote-as: 2\n    next-hop-self: sometimes\n";
+        assert!(parse(y).is_err());
+    }
+
+    #[test]
+    fn routing_settings_are_validated() {
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\nmax-paths: 0\n");
+        assert!(e.contains("max-paths"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\ncluster-id: 0.0.0.0\n");
+        assert!(e.contains("cluster-id"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\nneighbors:\n  - address: 10.0.0.2\n    remote-as: 2\n    import-policy: typo\n");
+        assert!(
+            e.contains("neighbors[0].import-policy") && e.contains("typo"),
+            "{e}"
+        );
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\nlisten-ranges:\n  - prefix: 10.0.0.1/24\n    remote-as: external\n");
+        assert!(e.contains("listen-ranges[0].prefix"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\nlisten-ranges:\n  - prefix: 10.0.0.0/24\n    remote-as: external\n    limit: 0\n");
+        assert!(e.contains("listen-ranges[0].limit"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\nlisten-ranges:\n  - prefix: 10.0.0.0/24\n    remote-as: external\n    export-policy: nope\n");
+        assert!(e.contains("listen-ranges[0].export-policy"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\noriginate:\n  - prefix: 10.0.0.1/24\n");
+        assert!(e.contains("originate[0].prefix"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\npolicies:\n  p:\n    statements:\n      - conditions: [{no-such-condition: 1}]\n        action: accept\n");
+        assert!(e.contains("test.yaml"), "{e}");
+        // Built-in names need no definition.
+        for name in [
+            "accept-all",
+            "reject-all",
+            "originated-only",
+            "default-only",
+        ] {
+            let y = format!("router-id: 1.1.1.1\nlocal-as: 1\nneighbors:\n  - address: 10.0.0.2\n    remote-as: 2\n    export-policy: {name}\n");
+            assert!(parse(&y).is_ok(), "{name}");
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! |---|---|
 //! | `{"cmd":"status"}` | `{"ok":true,"status":Status}` |
 //! | `{"cmd":"neighbors"}` or `{"cmd":"neighbors","peer":"10.0.0.2"}` | `{"ok":true,"neighbors":[NeighborStatus]}` |
-//! | `{"cmd":"routes","dir":"received"\|"advertised"}` (+ optional `"peer"`) | `{"ok":true,"routes":[RouteEntry]}` |
+//! | `{"cmd":"routes","dir":"received"\|"advertised"}` (+ optional `"peer"`, `"prefix"`) | `{"ok":true,"routes":[RouteEntry]}` |
+//! | `{"cmd":"routes","dir":"loc-rib"}` (+ optional `"prefix"`, `"peer"`) | `{"ok":true,"rib":[RibEntry]}`: every path with its status and why |
+//! | `{"cmd":"fib"}` (+ optional `"prefix"`) | `{"ok":true,"fib":[FibEntry]}`: what the speaker installed in the kernel |
 //! | `{"cmd":"announce","prefix":"10.9.0.0/24"}` | `{"ok":true}`: originate a prefix at run time |
 //! | `{"cmd":"withdraw","prefix":"10.9.0.0/24"}` | `{"ok":true}`: stop originating it |
 //! | `{"cmd":"reset","peer":"10.0.0.2"}` (+ optional `"communication"`) | `{"ok":true}`: Cease 6/4, then automatic restart |
@@ -52,6 +54,7 @@
 //!  "last-notification-sent":null,
 //!  "last-error":"received NOTIFICATION 6/2 (cease: administrative shutdown) \"maintenance\""}
 //! ```
+//! A dynamic neighbor (accepted from a `listen-ranges` entry) also has `"listen-range":"10.0.2.0/24"`.
 //! `remote-as` is the configured value (a number, `"internal"` or `"external"`); `state` is one
 //! of `idle`, `connect`, `active`, `open-sent`, `open-confirm`, `established`. Counters and the
 //! last NOTIFICATIONs survive session resets.
@@ -62,6 +65,30 @@
 //!  "origin":"igp","med":null,"local-pref":null,"communities":["65000:1"]}
 //! ```
 //! `as-path` is the textual path (sets in braces, confederation segments in parentheses).
+//! `originator-id` and `cluster-list` are shown when present (RFC 4456).
+//!
+//! `RibEntry` (the Loc-RIB with the decision explained; `status` is `best`, `multipath`,
+//! `not-selected` with the decisive step in `reason` and the winner in `beaten-by`, or
+//! `ineligible` with the exclusion in `reason`):
+//! ```json
+//! {"prefix":"10.64.16.0/26","paths":[
+//!   {"from":"10.0.0.5","next-hop":"10.0.0.5","as-path":"64602","origin":"igp","med":null,
+//!    "local-pref":null,"communities":[],"originator-id":null,"cluster-list":[],
+//!    "status":"best","reason":null,"beaten-by":null},
+//!   {"from":"10.0.0.9",...,"status":"multipath",...},
+//!   {"from":null,...,"status":"not-selected","reason":"shorter as-path","beaten-by":"10.0.0.5"}]}
+//! ```
+//! `from` is the peer address (`null`: originated here); `beaten-by` likewise, `"local"` for an
+//! originated winner.
+//!
+//! `FibEntry`:
+//! ```json
+//! {"prefix":"10.64.16.0/26","kind":"unicast",
+//!  "next-hops":[{"gateway":"10.0.0.5","ifindex":3},{"gateway":"10.0.0.9","ifindex":4}],
+//!  "installed":true,"error":null}
+//! ```
+//! `kind` is `unicast` or `blackhole`; a route the kernel refused has `installed: false` and the
+//! kernel's error. Without a kernel FIB (`kernel.enabled: false`) the answer is an error.
 
 pub mod table;
 
@@ -98,13 +125,22 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peer: Option<IpAddr>,
     },
-    /// Routes received from or advertised to peers.
+    /// Routes received from or advertised to peers, or the Loc-RIB.
     Routes {
-        /// Which direction.
+        /// Which table.
         dir: RouteDir,
-        /// Only this peer.
+        /// Only this peer (for the Loc-RIB: only destinations with a path from it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peer: Option<IpAddr>,
+        /// Only this prefix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
+    },
+    /// The kernel routes the speaker installed.
+    Fib {
+        /// Only this prefix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
     },
     /// Start originating a prefix.
     Announce {
@@ -149,6 +185,8 @@ pub enum RouteDir {
     Received,
     /// Adj-RIB-Out.
     Advertised,
+    /// Loc-RIB, every path with its decision status.
+    LocRib,
 }
 
 /// An answer. Exactly one payload field is set on success.
@@ -166,9 +204,15 @@ pub struct Response {
     /// Answer to `neighbors`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbors: Option<Vec<NeighborStatus>>,
-    /// Answer to `routes`.
+    /// Answer to `routes` (received, advertised).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteEntry>>,
+    /// Answer to `routes` (loc-rib).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rib: Option<Vec<RibEntry>>,
+    /// Answer to `fib`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fib: Option<Vec<FibEntry>>,
 }
 
 impl Response {
@@ -260,6 +304,9 @@ pub struct NeighborStatus {
     pub last_notification_sent: Option<NotificationInfo>,
     /// Why the session last went down.
     pub last_error: Option<String>,
+    /// Created from a listen range (a dynamic neighbor, removed when its session closes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_range: Option<IpNet>,
 }
 
 /// A TCP connection.
@@ -394,6 +441,92 @@ pub struct RouteEntry {
     pub local_pref: Option<u32>,
     /// Communities as `asn:value`.
     pub communities: Vec<String>,
+    /// ORIGINATOR_ID (RFC 4456).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator_id: Option<RouterId>,
+    /// CLUSTER_LIST, most recent reflector first (RFC 4456).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_list: Vec<std::net::Ipv4Addr>,
+}
+
+/// A Loc-RIB destination with every path and its decision status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RibEntry {
+    /// The destination.
+    pub prefix: IpNet,
+    /// Its paths, selected ones first (best, then multipath), then the others.
+    pub paths: Vec<RibPath>,
+}
+
+/// Decision status of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathState {
+    /// The best path.
+    Best,
+    /// In the ECMP set with the best.
+    Multipath,
+    /// Eligible, but lost (see `reason`).
+    NotSelected,
+    /// Excluded from the decision (see `reason`).
+    Ineligible,
+}
+
+/// One path of a [`RibEntry`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RibPath {
+    /// The peer it came from; `None` when originated here.
+    pub from: Option<IpAddr>,
+    /// NEXT_HOP.
+    pub next_hop: Option<IpAddr>,
+    /// AS path as text.
+    pub as_path: String,
+    /// `igp`, `egp` or `incomplete`.
+    pub origin: Option<String>,
+    /// MULTI_EXIT_DISC.
+    pub med: Option<u32>,
+    /// LOCAL_PREF.
+    pub local_pref: Option<u32>,
+    /// Communities as `asn:value`.
+    pub communities: Vec<String>,
+    /// ORIGINATOR_ID.
+    pub originator_id: Option<RouterId>,
+    /// CLUSTER_LIST.
+    pub cluster_list: Vec<std::net::Ipv4Addr>,
+    /// Decision status.
+    pub status: PathState,
+    /// Why it lost (the decisive step) or why it is ineligible.
+    pub reason: Option<String>,
+    /// The path it lost to: a peer address, or `local`.
+    pub beaten_by: Option<String>,
+}
+
+/// One route the speaker put in the kernel (or tried to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FibEntry {
+    /// Destination.
+    pub prefix: IpNet,
+    /// `unicast` or `blackhole`.
+    pub kind: String,
+    /// Gateways (several: an ECMP route).
+    pub next_hops: Vec<FibHop>,
+    /// Whether the kernel accepted it.
+    pub installed: bool,
+    /// The kernel's error when it did not.
+    pub error: Option<String>,
+}
+
+/// One next hop of a [`FibEntry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FibHop {
+    /// Gateway.
+    pub gateway: IpAddr,
+    /// Outgoing interface index.
+    pub ifindex: Option<u32>,
 }
 
 // ===== Server =====
@@ -552,6 +685,7 @@ mod tests {
                 Request::Routes {
                     dir: RouteDir::Received,
                     peer: None,
+                    prefix: None,
                 },
             ),
             (
@@ -559,8 +693,18 @@ mod tests {
                 Request::Routes {
                     dir: RouteDir::Advertised,
                     peer: Some("::1".parse().unwrap()),
+                    prefix: None,
                 },
             ),
+            (
+                r#"{"cmd":"routes","dir":"loc-rib","prefix":"10.0.0.0/24"}"#,
+                Request::Routes {
+                    dir: RouteDir::LocRib,
+                    peer: None,
+                    prefix: Some("10.0.0.0/24".parse().unwrap()),
+                },
+            ),
+            (r#"{"cmd":"fib"}"#, Request::Fib { prefix: None }),
             (
                 r#"{"cmd":"announce","prefix":"10.9.0.0/24"}"#,
                 Request::Announce {
@@ -639,6 +783,7 @@ mod tests {
             last_notification_received: None,
             last_notification_sent: None,
             last_error: None,
+            listen_range: None,
         };
         let json = serde_json::to_value(&n).unwrap();
         assert_eq!(json["state"], "open-confirm");

@@ -21,10 +21,20 @@
 //! on every session, then wait (bounded) until the NOTIFICATIONs are flushed, then return.
 //! SIGHUP (or the control socket's `reload`): re-read the configuration file; neighbors and
 //! originated prefixes change live (see `Daemon::apply_config`).
+//!
+//! Kernel events ([`kernel`]): the link/address/route state is read before any session starts
+//! and followed afterwards. A link that loses carrier (or is set down or deleted) drops the
+//! sessions running over it at once, as a failed TCP connection (no NOTIFICATION can get
+//! through), instead of waiting for the hold timer; the RIB repairs the FIB in the same step
+//! (fast failover, FRR `bgp fast-external-failover`).
+//!
+//! Dynamic neighbors: a connection from an unconfigured address inside a `listen-ranges` entry
+//! creates a passive peer with the range's settings (up to the range's `limit`); when its
+//! session closes the peer is removed, from the RIB too.
 
 pub mod engine;
+pub mod kernel;
 pub mod open;
-pub mod origin;
 pub mod peer;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -44,15 +54,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use self::engine::{Outgoing, PeerInfo, RouteEngine};
-use self::origin::OriginEngine;
 use self::peer::{count, Conn, Link, Peer, Slot};
 use crate::config::{Config, Neighbor};
-use crate::control::{self, ControlError, Request, Response, Status};
+use crate::control::{self, ControlError, Request, Response, RouteDir, Status};
+use crate::fib::{FibError, KernelEvent};
 use crate::fsm::{
     resolve_collision, Action, CeaseReason, CollisionOutcome, ConnectionView, Direction, Event,
     Identities, Negotiated, Notification, Session, State,
 };
 use crate::messages::{ConnEnd, ConnId, Input};
+use crate::rib::origin::{LocalRoute, LocalRouteKind};
 use crate::session::{connection, dial, listener};
 
 /// Capacity of the owner's input queue (readers wait when it is full: natural backpressure).
@@ -81,13 +92,17 @@ pub enum DaemonError {
     /// Signal handlers could not be installed.
     #[error("failed to install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The kernel FIB could not be opened or cleaned.
+    #[error(transparent)]
+    Fib(#[from] FibError),
 }
 
-/// Runs the speaker until SIGTERM/SIGINT, using the placeholder [`OriginEngine`].
-/// `config_path` is re-read on SIGHUP (and the control socket's `reload`).
+/// Runs the speaker until SIGTERM/SIGINT with the RIB and, when `kernel.enabled`, the kernel
+/// FIB (see [`kernel::rib_engine`]). `config_path` is re-read on SIGHUP (and the control
+/// socket's `reload`).
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), DaemonError> {
-    let engine = Box::new(OriginEngine::new(config.prefixes.iter().copied()));
-    run_with_engine(config, config_path, engine).await
+    let engine = kernel::rib_engine(&config).await?;
+    run_with_engine(config, config_path, Box::new(engine)).await
 }
 
 /// Runs the speaker with a given route engine until SIGTERM/SIGINT.
@@ -107,12 +122,22 @@ pub async fn run_with_engine(
     let ctl = control::bind(&socket_path)?;
 
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
-    let tasks = [
+    let mut tasks = vec![
         tokio::spawn(listener::accept_loop(bgp, tx.clone())),
         tokio::spawn(control::serve(ctl, tx.clone())),
         tokio::spawn(watch_signals(term, int, hup, tx.clone())),
     ];
-    let mut daemon = Daemon::new(config, config_path, listen, tx, engine);
+    let kernel_state = kernel::subscribe().await;
+    let mut daemon = Daemon::new(config, config_path, listen, tx.clone(), engine);
+    if let Some((snapshot, stream)) = kernel_state {
+        // Links, addresses and routes known before the first session: next hops resolve and the
+        // originated blackholes are installed from the start.
+        tracing::debug!(events = snapshot.len(), "kernel state read");
+        for ev in &snapshot {
+            daemon.on_kernel(ev);
+        }
+        tasks.push(tokio::spawn(kernel::forward(stream, tx)));
+    }
     tracing::info!(
         router_id = %daemon.config.router_id,
         local_as = %daemon.config.local_as,
@@ -160,6 +185,8 @@ struct Daemon {
     listen: SocketAddr,
     started: Instant,
     peers: BTreeMap<IpAddr, Peer>,
+    /// Originated routes from the configuration (run-time announcements are not in here).
+    configured_routes: BTreeMap<IpNet, LocalRoute>,
     conn_index: HashMap<ConnId, IpAddr>,
     next_id: u64,
     engine: Box<dyn RouteEngine>,
@@ -197,6 +224,11 @@ impl Daemon {
             .iter()
             .map(|n| (n.address, make_peer(&config, n, seed_base)))
             .collect();
+        let configured_routes = config
+            .originated_routes()
+            .into_iter()
+            .map(|r| (r.prefix, r))
+            .collect();
         Daemon {
             config,
             config_path,
@@ -205,6 +237,7 @@ impl Daemon {
             listen,
             started: Instant::now(),
             peers,
+            configured_routes,
             conn_index: HashMap::new(),
             next_id: 0,
             engine,
@@ -275,6 +308,29 @@ impl Daemon {
                 }
             }
             Input::Shutdown { signal } => self.shutdown(signal),
+            Input::Kernel(ev) => self.on_kernel(&ev),
+        }
+    }
+
+    // ===== kernel events =====
+
+    /// A kernel link, address or route changed: the engine re-resolves next hops and repairs
+    /// the FIB; sessions over a link that went down are dropped now (fast failover).
+    fn on_kernel(&mut self, ev: &KernelEvent) {
+        let outcome = self.engine.kernel_event(ev);
+        self.send_outputs(outcome.outgoing);
+        for addr in outcome.peers_to_drop {
+            if let Some((ifindex, name)) = kernel::describe(ev) {
+                tracing::warn!(peer = %addr, ifindex, interface = name.unwrap_or("?"), "link down: dropping the session now (fast failover)");
+            }
+            if let Some(p) = self.peers.get_mut(&addr) {
+                p.last_error = Some("interface down (fast failover)".to_owned());
+            }
+            for slot in [Slot::Secondary, Slot::Main] {
+                if self.link_mut(addr, slot).is_some_and(|l| l.conn.is_some()) {
+                    self.feed(addr, slot, Event::TcpConnectionFails);
+                }
+            }
         }
     }
 
@@ -322,6 +378,9 @@ impl Daemon {
             .collect();
         self.config.neighbors = new.neighbors.clone();
         self.config.prefixes = new.prefixes.clone();
+        self.config.originate = new.originate.clone();
+        self.config.blackhole_prefixes = new.blackhole_prefixes;
+        self.config.listen_ranges = new.listen_ranges.clone();
         for (addr, old_n) in &old_neighbors {
             match new_neighbors.get(addr) {
                 None => {
@@ -338,6 +397,16 @@ impl Daemon {
             }
         }
         for (addr, n) in &new_neighbors {
+            if self
+                .peers
+                .get(addr)
+                .is_some_and(|p| p.listen_range.is_some())
+            {
+                // A dynamic peer at a now-configured address makes room for the neighbor.
+                tracing::info!(peer = %addr, "dynamic peer replaced by a configured neighbor");
+                self.stop_peer(*addr, CeaseReason::OtherConfigurationChange);
+                self.remove_peer(*addr);
+            }
             if !self.peers.contains_key(addr) {
                 tracing::info!(peer = %addr, "neighbor added");
                 self.peers
@@ -345,16 +414,24 @@ impl Daemon {
                 self.feed(*addr, Slot::Main, Event::ManualStart);
             }
         }
-        let want: BTreeSet<IpNet> = new.prefixes.iter().map(IpNet::trunc).collect();
+        let want: BTreeMap<IpNet, LocalRoute> = new
+            .originated_routes()
+            .into_iter()
+            .map(|r| (r.prefix, r))
+            .collect();
         let have: BTreeSet<IpNet> = self.engine.originated().into_iter().collect();
-        for prefix in have.difference(&want) {
+        for prefix in have.iter().filter(|p| !want.contains_key(p)) {
             let out = self.engine.withdraw_originated(*prefix);
             self.send_outputs(out);
         }
-        for prefix in want.difference(&have) {
-            let out = self.engine.originate(*prefix);
+        for (prefix, route) in &want {
+            if have.contains(prefix) && self.configured_routes.get(prefix) == Some(route) {
+                continue;
+            }
+            let out = self.engine.originate_route(route.clone());
             self.send_outputs(out);
         }
+        self.configured_routes = want;
     }
 
     /// ManualStop with a Cease on both of a peer's FSMs.
@@ -497,6 +574,15 @@ impl Daemon {
         }
         for conn in to_close {
             self.close_conn(conn);
+        }
+        // A dynamic peer lives as long as its session: once back in Idle it is reaped (it
+        // never dials, so it could only wait for the next connection, which recreates it).
+        let reap = self.peers.get(&addr).is_some_and(|p| {
+            p.listen_range.is_some() && p.main.fsm.state() == State::Idle && p.secondary.is_none()
+        });
+        if reap {
+            tracing::info!(peer = %addr, "dynamic neighbor removed (session closed)");
+            self.remove_peer(addr);
         }
     }
 
@@ -650,8 +736,10 @@ impl Daemon {
         if self.shutting_down {
             return;
         }
+        if !self.peers.contains_key(&addr) && !self.add_dynamic_peer(addr) {
+            return;
+        }
         let Some(p) = self.peers.get(&addr) else {
-            tracing::info!(%remote, "connection from an unconfigured address refused");
             return;
         };
         let (state, has_conn) = (p.main.fsm.state(), p.main.conn.is_some());
@@ -740,6 +828,47 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// A connection from an unconfigured address: create a dynamic peer if a listen range
+    /// covers it and has room. Returns whether the peer now exists.
+    fn add_dynamic_peer(&mut self, addr: IpAddr) -> bool {
+        let Some(range) = self.config.listen_range(addr).cloned() else {
+            tracing::info!(peer = %addr, "connection from an unconfigured address refused");
+            return false;
+        };
+        let active = self
+            .peers
+            .values()
+            .filter(|p| p.listen_range == Some(range.prefix))
+            .count();
+        if u32::try_from(active).unwrap_or(u32::MAX) >= range.limit {
+            tracing::warn!(peer = %addr, range = %range.prefix, limit = range.limit, "listen range full: connection refused");
+            return false;
+        }
+        let n = range.neighbor(addr);
+        let mut peer = make_peer(&self.config, &n, self.seed_base);
+        peer.listen_range = Some(range.prefix);
+        self.peers.insert(addr, peer);
+        tracing::info!(peer = %addr, range = %range.prefix, "dynamic neighbor created");
+        // Passive: waits in Active for this very connection.
+        self.feed(addr, Slot::Main, Event::ManualStart);
+        true
+    }
+
+    /// Forgets a peer entirely (its connections closed, its routes gone from the RIB).
+    fn remove_peer(&mut self, addr: IpAddr) {
+        let Some(p) = self.peers.remove(&addr) else {
+            return;
+        };
+        let conns = [Some(p.main), p.secondary]
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.conn);
+        for conn in conns {
+            self.close_conn(conn);
+        }
+        self.engine.peer_removed(addr);
     }
 
     /// A second connection while the main FSM is in OpenSent/OpenConfirm (RFC 4271 §6.8).
@@ -1038,14 +1167,41 @@ impl Daemon {
                     }
                 }
             }
-            Request::Routes { dir, peer } => Response {
+            Request::Routes {
+                dir: RouteDir::LocRib,
+                peer,
+                prefix,
+            } => Response {
                 ok: true,
-                routes: Some(self.engine.routes(dir, peer)),
+                rib: Some(self.engine.loc_rib(prefix, peer)),
                 ..Response::default()
+            },
+            Request::Routes { dir, peer, prefix } => {
+                let mut routes = self.engine.routes(dir, peer);
+                if let Some(p) = prefix {
+                    routes.retain(|r| r.prefix == p.trunc());
+                }
+                Response {
+                    ok: true,
+                    routes: Some(routes),
+                    ..Response::default()
+                }
+            }
+            Request::Fib { prefix } => match self.engine.fib(prefix) {
+                Some(fib) => Response {
+                    ok: true,
+                    fib: Some(fib),
+                    ..Response::default()
+                },
+                None => Response::error("no kernel FIB (kernel.enabled is false)"),
             },
             Request::Announce { prefix } => {
                 tracing::info!(%prefix, "originating prefix (control socket)");
-                let out = self.engine.originate(prefix);
+                let mut route = LocalRoute::announce(prefix);
+                if self.config.blackhole_prefixes {
+                    route.kind = LocalRouteKind::Blackhole;
+                }
+                let out = self.engine.originate_route(route);
                 self.send_outputs(out);
                 Response::ok()
             }

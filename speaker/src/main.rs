@@ -3,7 +3,18 @@
 //! ```text
 //! fabric-speaker --config FILE             run the speaker until SIGTERM/SIGINT
 //! fabric-speaker --config FILE --check     validate the configuration and exit
-//! fabric-speaker ctl --socket PATH neighbors|status|routes [--dir received|advertised] [--peer ADDR] [--json]
+//! fabric-speaker ctl --socket PATH neighbors|status [--json]
+//! fabric-speaker ctl --socket PATH routes [--dir received|advertised|loc-rib] [--peer ADDR] [--prefix P]
+//! fabric-speaker ctl --socket PATH fib [--prefix P]
+//! ```
+//!
+//! The daemon runs the RIB (decision process, ECMP, route reflection, policies) and, unless
+//! `kernel.enabled: false`, programs the kernel FIB: routes of protocol 201 replaced in place,
+//! ECMP as multipath routes, blackholes for originated blocks, stale routes of a previous run
+//! purged at start, next hops resolved through connected and static routes, link-down events
+//! acted on at once (see `fabric_speaker::daemon`).
+//!
+//! ```text
 //! ```
 
 use std::io::IsTerminal;
@@ -16,6 +27,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use fabric_speaker::config::{Config, LogFormat};
 use fabric_speaker::control::{self, table, Request, RouteDir};
+use ipnet::IpNet;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -60,14 +72,23 @@ enum Query {
     },
     /// Daemon status.
     Status,
-    /// Routes received from or advertised to peers.
+    /// Routes received from or advertised to peers, or the Loc-RIB with the decision explained.
     Routes {
-        /// Direction.
+        /// Table.
         #[arg(long, value_enum, default_value_t = Dir::Received)]
         dir: Dir,
         /// Only this peer.
         #[arg(long)]
         peer: Option<IpAddr>,
+        /// Only this prefix.
+        #[arg(long)]
+        prefix: Option<IpNet>,
+    },
+    /// Kernel routes installed by the speaker.
+    Fib {
+        /// Only this prefix.
+        #[arg(long)]
+        prefix: Option<IpNet>,
     },
 }
 
@@ -75,6 +96,7 @@ enum Query {
 enum Dir {
     Received,
     Advertised,
+    LocRib,
 }
 
 fn main() -> ExitCode {
@@ -147,13 +169,16 @@ fn ctl(socket: &std::path::Path, json: bool, query: Query) -> anyhow::Result<()>
     let request = match query {
         Query::Neighbors { peer } => Request::Neighbors { peer },
         Query::Status => Request::Status,
-        Query::Routes { dir, peer } => Request::Routes {
+        Query::Routes { dir, peer, prefix } => Request::Routes {
             dir: match dir {
                 Dir::Received => RouteDir::Received,
                 Dir::Advertised => RouteDir::Advertised,
+                Dir::LocRib => RouteDir::LocRib,
             },
             peer,
+            prefix,
         },
+        Query::Fib { prefix } => Request::Fib { prefix },
     };
     let response = control::request(socket, &request, Duration::from_secs(5))?;
     if json {
@@ -176,6 +201,12 @@ fn ctl(socket: &std::path::Path, json: bool, query: Query) -> anyhow::Result<()>
     }
     if let Some(r) = &response.routes {
         print!("{}", table::routes(r));
+    }
+    if let Some(r) = &response.rib {
+        print!("{}", table::rib(r));
+    }
+    if let Some(f) = &response.fib {
+        print!("{}", table::fib(f));
     }
     Ok(())
 }

@@ -5,8 +5,8 @@
 //!   dial tasks ─────Dialed────────┤
 //!   reader tasks ───Frame/ConnClosed┤        ┌──────────────────────┐
 //!   control clients ─Control──────┼──mpsc──►│ owner loop (daemon)  │──bytes──► writer tasks
-//!   signal task ────Shutdown/Reload┘        │ FSMs, RIB, counters  │──reply──► control clients
-//!                                          └──────────────────────┘
+//!   signal task ────Shutdown/Reload┤        │ FSMs, RIB, counters  │──reply──► control clients
+//!   kernel monitor ──Kernel────────┘        └──────────────────────┘──routes──► FIB worker
 //! ```
 //!
 //! Only the owner loop mutates state. Every other task owns one socket (or a signal stream) and
@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::control::{Request, Response};
+use crate::fib::KernelEvent;
 
 /// Identifies one TCP connection for its whole life; never reused.
 pub type ConnId = u64;
@@ -68,6 +69,8 @@ pub enum Input {
     },
     /// SIGHUP: re-read the configuration file.
     Reload,
+    /// A kernel link, address or route changed.
+    Kernel(KernelEvent),
     /// SIGTERM or SIGINT.
     Shutdown {
         /// Signal name, for the log.

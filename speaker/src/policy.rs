@@ -12,6 +12,26 @@
 //!   (calico-designs.md §1.6 (c));
 //! * [`Policy::prefix_list`]: prefix lists with `ge`/`le` length ranges (pool/block filters).
 //!
+//! In the configuration file (`policies:`, keys in kebab-case):
+//!
+//! ```yaml
+//! pods:
+//!   statements:
+//!     - conditions: [{prefix-list: [{prefix: 10.64.0.0/16, ge: 26, le: 32}]}, {from-peer-kind: ibgp}]
+//!       action: accept
+//!       set: [{add-communities: ["65000:7"]}, {local-pref: 200}]
+//!     - conditions: [{community-any: ["65000:666"]}]
+//!       action: reject
+//!     - conditions: [default-route]
+//!       action: accept
+//!   default-action: reject
+//! ```
+//!
+//! Conditions: `prefix-list`, `default-route`, `originated`, `from-peer-kind` (`ibgp`/`ebgp`),
+//! `neighbor-as`, `as-path-contains`, `community-any`, `community-all`, `large-community-any`,
+//! `not`. Set actions: `local-pref`, `med`, `clear-med`, `add-communities`,
+//! `remove-communities`, `add-large-communities`, `prepend: {asn, count}`.
+//!
 //! Whether an *unconfigured* policy means accept-all or RFC 8212 reject-all for eBGP is decided
 //! by the RIB (`RibConfig::ebgp_requires_policy`), not here.
 
@@ -129,7 +149,7 @@ impl PrefixList {
 
 /// A condition on a route. All conditions of a statement must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Condition {
     /// The prefix is permitted by this prefix list.
     PrefixList(PrefixList),
@@ -155,7 +175,7 @@ pub enum Condition {
 
 /// A change to apply to an accepted route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SetAction {
     /// Set LOCAL_PREF (meaningful on import and towards iBGP).
     LocalPref(u32),
@@ -194,7 +214,7 @@ pub struct Statement {
 
 /// An import or export policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
     /// Statements, first match wins.
     #[serde(default)]
@@ -550,8 +570,8 @@ mod tests {
     fn policy_deserializes_from_yaml_like_json() {
         let json = r#"{
             "statements": [
-                {"conditions": [{"prefix_list": [{"prefix": "192.168.0.0/16", "le": 26}]}],
-                 "action": "accept", "set": [{"add_communities": ["65000:7"]}]}
+                {"conditions": [{"prefix-list": [{"prefix": "192.168.0.0/16", "le": 26}]}],
+                 "action": "accept", "set": [{"add-communities": ["65000:7"]}]}
             ]
         }"#;
         let p: Policy = serde_json::from_str(json).unwrap();

@@ -15,7 +15,7 @@ use fabric_bgp_wire::{
     frame_len, AfiSafi, AsPath, Asn, Capability, CodecContext, Message, Nlri, Open, Origin,
     PathAttributes, RawMessage, RouteRefresh, RouteRefreshSubtype, RouterId, Update,
 };
-use fabric_speaker::config::{Config, Neighbor, RemoteAs};
+use fabric_speaker::config::{Config, Kernel, Neighbor, RemoteAs};
 use fabric_speaker::control::{self, Request, RouteDir};
 use fabric_speaker::fsm::State;
 use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
@@ -67,6 +67,8 @@ impl Dut {
         c.listen.address = IpAddr::V4(ip);
         c.listen.port = port;
         c.log_level = "debug".into();
+        // The host's namespace: never touch its kernel routes.
+        c.kernel = Kernel::disabled();
         let socket = dir.join("dut.sock");
         c.control_socket = Some(socket.clone());
         let mut n = Neighbor::new(IpAddr::V4(peer_ip), RemoteAs::Asn(Asn(PEER_AS)));
@@ -120,6 +122,7 @@ impl Dut {
         let req = Request::Routes {
             dir: RouteDir::Received,
             peer: None,
+            prefix: None,
         };
         let r = control::request(&self.socket, &req, Duration::from_secs(1))
             .map_err(|e| e.to_string())?;

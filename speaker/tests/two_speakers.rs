@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use fabric_bgp_wire::{Asn, RouterId};
-use fabric_speaker::config::{AddressFamily, Config, Neighbor, RemoteAs};
+use fabric_speaker::config::{AddressFamily, Config, Kernel, Neighbor, RemoteAs};
 use fabric_speaker::control::{self, NeighborStatus, Request, Response, RouteDir, RouteEntry};
 use fabric_speaker::fsm::State;
 use ipnet::IpNet;
@@ -132,6 +132,7 @@ impl Speaker {
         let r = self.request(&Request::Routes {
             dir,
             peer: Some(peer),
+            prefix: None,
         })?;
         r.routes.ok_or_else(|| "no routes in answer".into())
     }
@@ -213,6 +214,8 @@ fn speaker_config(id: Ipv4Addr, asn: u32, listen: Ipv4Addr, port: u16) -> Config
     c.listen.address = IpAddr::V4(listen);
     c.listen.port = port;
     c.hostname = Some(format!("speaker-{id}"));
+    // The host's namespace: never touch its kernel routes.
+    c.kernel = Kernel::disabled();
     c
 }
 
@@ -296,8 +299,10 @@ fn ebgp_session_exchanges_withdraws_and_shuts_down_with_cease() {
     );
     assert_ne!(ca_conn.direction, cb_conn.direction);
 
-    // Routes both ways, with eBGP attributes.
-    let at_b = b.wait_received(a_addr, &["10.1.0.0/24", "2001:db8:1::/64"]);
+    // Routes both ways, with eBGP attributes. The IPv6 prefix needs an IPv6 next hop of a's on
+    // the link (RFC 2545 §3); over loopback a has none, and an IPv4-mapped address cannot
+    // forward, so it is not sent.
+    let at_b = b.wait_received(a_addr, &["10.1.0.0/24"]);
     let v4 = at_b
         .iter()
         .find(|r| r.prefix == "10.1.0.0/24".parse::<IpNet>().unwrap())
@@ -312,7 +317,7 @@ fn ebgp_session_exchanges_withdraws_and_shuts_down_with_cease() {
         "{at_a:?}"
     );
     let adv = a.routes(RouteDir::Advertised, b_addr).unwrap();
-    assert_eq!(adv.len(), 2, "{adv:?}");
+    assert_eq!(adv.len(), 1, "{adv:?}");
 
     // Withdrawal and a new announcement at run time.
     b.request(&Request::Withdraw {

@@ -3,15 +3,19 @@
 //!
 //! Policies map to the speaker's canned policy names (`speaker/src/policy.rs`): import/export
 //! `All` is `accept-all`, `Originated` is `originated-only`, `DefaultOnly` is `default-only`.
-//! The config has no ECMP or cluster-id settings yet, so `max_paths`, `multipath_relax` and
-//! `cluster_id` are not rendered.
+//! The node's `RoutingPolicy` becomes `max-paths`, `multipath-relax` and `cluster-id`; the
+//! node's blocks and other originated prefixes become `prefixes`, each blackholed locally (the
+//! speaker's default, as calico-node's BIRD does). Next-hop-self is rendered as `all` (reflected
+//! routes too), which is what the plan's `next_hop_self` means.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use fabric_bgp_wire::AfiSafi;
-use fabric_speaker::config::{Config, GracefulRestart as SpeakerGr, Neighbor, PolicyRef, RemoteAs};
+use fabric_speaker::config::{
+    Config, GracefulRestart as SpeakerGr, Neighbor, NextHopSelf, PolicyRef, RemoteAs,
+};
 use fabric_speaker::control::{NeighborStatus, Request, Response};
 use fabric_speaker::fsm::State;
 use ipnet::IpNet;
@@ -74,6 +78,11 @@ pub(crate) fn config(ctx: &NodeContext<'_>) -> Result<Config, SpeakerError> {
     };
     c.control_socket = Some(socket(ctx));
     c.prefixes = intent.originated.iter().map(|p| IpNet::V4(*p)).collect();
+    c.blackhole_prefixes = true;
+    let routing = node.routing;
+    c.max_paths = routing.max_paths.max(1);
+    c.multipath_relax = routing.multipath_relax;
+    c.cluster_id = routing.cluster_id;
     for p in &intent.peers {
         let l = p.local;
         let mut n = Neighbor::new(l.peer_addr, RemoteAs::Asn(l.peer_as));
@@ -83,7 +92,11 @@ pub(crate) fn config(ctx: &NodeContext<'_>) -> Result<Config, SpeakerError> {
         n.connect_retry = t.connect_retry.max(1);
         n.passive = l.passive;
         n.local_address = Some(l.local_addr);
-        n.next_hop_self = l.next_hop_self;
+        n.next_hop_self = if l.next_hop_self {
+            NextHopSelf::All
+        } else {
+            NextHopSelf::Off
+        };
         n.route_reflector_client = l.rr_client;
         n.default_originate = l.default_originate;
         n.allowas_in = l.allowas_in;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{NeighborStatus, RouteEntry, Status};
+use super::{FibEntry, NeighborStatus, PathState, RibEntry, RouteEntry, Status};
 
 /// Renders rows as left-aligned columns separated by two spaces.
 fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -114,6 +114,83 @@ pub fn routes(list: &[RouteEntry]) -> String {
         ],
         &rows,
     )
+}
+
+/// The Loc-RIB with every path's status: `*>` best, `*=` multipath, `*` not selected, `x`
+/// ineligible (BIRD/FRR-like markers).
+pub fn rib(list: &[RibEntry]) -> String {
+    let mut rows = Vec::new();
+    for e in list {
+        for (i, p) in e.paths.iter().enumerate() {
+            let mark = match p.status {
+                PathState::Best => "*>",
+                PathState::Multipath => "*=",
+                PathState::NotSelected => "* ",
+                PathState::Ineligible => "x ",
+            };
+            let why = match (&p.reason, &p.beaten_by) {
+                (Some(r), Some(b)) => format!("{r} (lost to {b})"),
+                (Some(r), None) => r.clone(),
+                _ => String::new(),
+            };
+            let mut rr = String::new();
+            if let Some(o) = p.originator_id {
+                let _ = write!(rr, "originator {o}");
+            }
+            if !p.cluster_list.is_empty() {
+                let list: Vec<String> = p.cluster_list.iter().map(ToString::to_string).collect();
+                let _ = write!(rr, " cluster-list {}", list.join(","));
+            }
+            rows.push(vec![
+                mark.to_owned(),
+                if i == 0 {
+                    e.prefix.to_string()
+                } else {
+                    String::new()
+                },
+                p.next_hop.map(|n| n.to_string()).unwrap_or_default(),
+                p.from.map_or_else(|| "local".to_owned(), |a| a.to_string()),
+                p.as_path.clone(),
+                p.local_pref.map(|m| m.to_string()).unwrap_or_default(),
+                p.med.map(|m| m.to_string()).unwrap_or_default(),
+                rr.trim().to_owned(),
+                why,
+            ]);
+        }
+    }
+    columns(
+        &[
+            "", "Prefix", "Next hop", "From", "AS path", "LocPrf", "MED", "RR", "Why",
+        ],
+        &rows,
+    )
+}
+
+/// The kernel routes the speaker installed.
+pub fn fib(list: &[FibEntry]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|f| {
+            let via: Vec<String> = f
+                .next_hops
+                .iter()
+                .map(|h| match h.ifindex {
+                    Some(i) => format!("{} if{i}", h.gateway),
+                    None => h.gateway.to_string(),
+                })
+                .collect();
+            vec![
+                f.prefix.to_string(),
+                f.kind.clone(),
+                via.join(", "),
+                match &f.error {
+                    None => "installed".to_owned(),
+                    Some(e) => format!("refused: {e}"),
+                },
+            ]
+        })
+        .collect();
+    columns(&["Prefix", "Kind", "Via", "State"], &rows)
 }
 
 /// The status block.

@@ -8,6 +8,9 @@
 //!   ROUTE-REFRESH   ──► engine.route_refresh(peer, family)   ──► Adj-RIB-Out again
 //!   control socket  ──► engine.originate / withdraw_originated / routes
 //!   engine deadline ──► engine.poll(now)                     ──► held-back UPDATEs (MRAI)
+//!   kernel link/addr/route event ──► engine.kernel_event(ev) ──► UPDATEs + sessions to drop
+//!   dynamic peer reaped ──► engine.peer_removed(peer)
+//!   control socket  ──► engine.loc_rib / fib                 ──► explained Loc-RIB, kernel routes
 //! ```
 //!
 //! The engine is pure (no I/O, no clock): it gets decoded UPDATEs (RFC 7606 actions already
@@ -16,8 +19,8 @@
 //! may defer it). The owner splits an UPDATE that does not fit the session's maximum message
 //! size, so engines may group generously.
 //!
-//! [`super::origin::OriginEngine`] is the placeholder implementation (Adj-RIB-In per peer, only
-//! configured prefixes announced); the RIB module replaces it by implementing this trait.
+//! [`crate::rib::route_engine::RibRouteEngine`] implements it (the RIB, the decision process and
+//! the kernel FIB); tests may plug in simpler engines.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -28,7 +31,9 @@ use fabric_bgp_wire::{
 use ipnet::IpNet;
 
 use crate::config::Neighbor;
-use crate::control::{PrefixCounts, RouteDir, RouteEntry};
+use crate::control::{FibEntry, PrefixCounts, RibEntry, RouteDir, RouteEntry};
+use crate::fib::KernelEvent;
+use crate::rib::origin::LocalRoute;
 
 /// What the engine knows about an Established peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +75,16 @@ pub struct Outgoing {
     pub updates: Vec<Update>,
 }
 
+/// What a kernel event means for the sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelEventOutcome {
+    /// UPDATEs caused by the resulting route changes.
+    pub outgoing: Vec<Outgoing>,
+    /// Peers whose session runs over a link that just went down: stop them now rather than
+    /// after the hold timer.
+    pub peers_to_drop: Vec<IpAddr>,
+}
+
 /// Routing logic driven by the owner loop. See the module docs for when each method is called.
 pub trait RouteEngine: Send {
     /// The peer reached Established: return its initial routes and End-of-RIB markers.
@@ -99,6 +114,25 @@ pub trait RouteEngine: Send {
     /// Afterwards `next_deadline` must lie after `now`, or the owner loop would spin.
     fn poll(&mut self, _now: Instant) -> Vec<Outgoing> {
         Vec::new()
+    }
+    /// Start originating a route with its settings (blackhole, communities). The default only
+    /// announces the prefix.
+    fn originate_route(&mut self, route: LocalRoute) -> Vec<Outgoing> {
+        self.originate(route.prefix)
+    }
+    /// A link, address or route of the kernel changed (fast failover, next-hop resolution).
+    fn kernel_event(&mut self, _event: &KernelEvent) -> KernelEventOutcome {
+        KernelEventOutcome::default()
+    }
+    /// A dynamic peer was removed for good (its session closed): forget it.
+    fn peer_removed(&mut self, _peer: IpAddr) {}
+    /// The Loc-RIB with every path's decision status (`None`: every destination).
+    fn loc_rib(&self, _prefix: Option<IpNet>, _peer: Option<IpAddr>) -> Vec<RibEntry> {
+        Vec::new()
+    }
+    /// What the engine installed in the kernel; `None` when it has no kernel FIB.
+    fn fib(&self, _prefix: Option<IpNet>) -> Option<Vec<FibEntry>> {
+        None
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Peer {
     pub peer_hostname: Option<String>,
     /// Established transitions of FSMs already discarded (collision losers, promoted away).
     pub past_established: u32,
+    /// The listen range that created this peer (a dynamic neighbor), if any.
+    pub listen_range: Option<ipnet::IpNet>,
 }
 
 impl Peer {
@@ -105,6 +107,7 @@ impl Peer {
             negotiated: None,
             peer_hostname: None,
             past_established: 0,
+            listen_range: None,
         }
     }
 
@@ -246,6 +249,7 @@ impl Peer {
             last_notification_received: note(&self.last_rx_notification),
             last_notification_sent: note(&self.last_tx_notification),
             last_error: self.last_error.clone(),
+            listen_range: self.listen_range,
         }
     }
 

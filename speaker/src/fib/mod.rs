@@ -7,6 +7,7 @@
 //!   blackholes for originated pod blocks.
 //! * [`monitor`] — link and address events for fast failover and next-hop resolution.
 //! * [`spawn_worker`] — a task owning a `Fib`, fed batches over a channel by the owner loop.
+//! * [`TrackingFib`] — remembers what was installed ([`FibState`]) for the control socket.
 //!
 //! Daemon start-up order: `NetlinkFib::connect` and `monitor::subscribe` (spawn both
 //! connection futures), `purge_stale` (routes left by a previous run), feed
@@ -17,6 +18,7 @@ mod memory;
 pub mod messages;
 pub mod monitor;
 mod netlink;
+mod tracking;
 mod worker;
 
 #[cfg(test)]
@@ -27,4 +29,5 @@ pub use memory::MemoryFib;
 pub use messages::{RouteTarget, DEFAULT_METRIC, RTPROT_FABRIC};
 pub use monitor::{subscribe, KernelEvent, KernelEventStream};
 pub use netlink::{NetlinkFib, DEFAULT_MAX_IN_FLIGHT};
+pub use tracking::{FibState, InstalledRoute, TrackingFib};
 pub use worker::{spawn_worker, FibSender};

@@ -1,4 +1,9 @@
-//! Kernel link and address events (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR).
+//! Kernel link, address and route events (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+//! RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE).
+//!
+//! Route events report the main table's unicast routes that are not the kernel's own connected
+//! routes (static routes, other daemons', ours too: the consumer drops its own protocol). They
+//! let next hops resolve through static routes (see `ConnectedRoutes::set_route`).
 //!
 //! Fast failover: when a link loses carrier or is set down, the daemon learns it within
 //! milliseconds instead of after the hold timer. It should then (1) drop the BGP sessions whose
@@ -19,12 +24,17 @@ use futures::stream::{Stream, StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType, RouteVia,
+};
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::sys::SocketAddr;
 use rtnetlink::{Handle, MulticastGroup};
 
 use crate::fib::api::FibError;
+use crate::fib::messages::{route_prefix, route_table};
+use crate::rib::nexthop::KernelHop;
 use crate::rib::ConnectedRoutes;
 
 /// A change of interface state that matters for routing.
@@ -62,6 +72,26 @@ pub enum KernelEvent {
         /// Prefix length.
         prefix_len: u8,
     },
+    /// A route of the main table was added or replaced.
+    RouteAdded {
+        /// Destination.
+        prefix: IpNet,
+        /// Metric (priority).
+        metric: u32,
+        /// Route protocol number (ours must be ignored by the consumer).
+        protocol: u8,
+        /// Next hops.
+        hops: Vec<KernelHop>,
+    },
+    /// A route of the main table was removed.
+    RouteRemoved {
+        /// Destination.
+        prefix: IpNet,
+        /// Metric (priority).
+        metric: u32,
+        /// Route protocol number.
+        protocol: u8,
+    },
 }
 
 impl KernelEvent {
@@ -81,6 +111,22 @@ impl KernelEvent {
                 address,
                 prefix_len,
             } => c.remove_address(*ifindex, *address, *prefix_len),
+            KernelEvent::RouteAdded {
+                prefix,
+                metric,
+                hops,
+                ..
+            } => c.set_route(*prefix, *metric, hops.clone()),
+            KernelEvent::RouteRemoved { prefix, metric, .. } => c.remove_route(*prefix, *metric),
+        }
+    }
+
+    /// The route protocol of a route event.
+    pub fn route_protocol(&self) -> Option<u8> {
+        match self {
+            KernelEvent::RouteAdded { protocol, .. }
+            | KernelEvent::RouteRemoved { protocol, .. } => Some(*protocol),
+            _ => None,
         }
     }
 
@@ -142,6 +188,81 @@ fn address_event(m: &AddressMessage, removed: bool) -> Option<KernelEvent> {
     })
 }
 
+fn route_address(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn gateway_of(attrs: &[RouteAttribute]) -> Option<IpAddr> {
+    attrs.iter().find_map(|a| match a {
+        RouteAttribute::Gateway(g) => route_address(g),
+        RouteAttribute::Via(RouteVia::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        RouteAttribute::Via(RouteVia::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        _ => None,
+    })
+}
+
+fn route_event(m: &RouteMessage, removed: bool) -> Option<KernelEvent> {
+    // Main table only, unicast only; the kernel's connected routes are covered by addresses.
+    if route_table(m) != u32::from(RouteHeader::RT_TABLE_MAIN)
+        || m.header.kind != RouteType::Unicast
+        || m.header.protocol == RouteProtocol::Kernel
+    {
+        return None;
+    }
+    let prefix = route_prefix(m)?;
+    let metric = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Priority(p) => Some(*p),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let protocol = u8::from(m.header.protocol);
+    if removed {
+        return Some(KernelEvent::RouteRemoved {
+            prefix,
+            metric,
+            protocol,
+        });
+    }
+    let mut hops = Vec::new();
+    let multipath = m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::MultiPath(h) => Some(h),
+        _ => None,
+    });
+    match multipath {
+        Some(list) => {
+            for h in list {
+                hops.push(KernelHop {
+                    gateway: gateway_of(&h.attributes),
+                    ifindex: (h.interface_index != 0).then_some(h.interface_index),
+                });
+            }
+        }
+        None => {
+            let ifindex = m.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(i) => Some(*i),
+                _ => None,
+            });
+            hops.push(KernelHop {
+                gateway: gateway_of(&m.attributes),
+                ifindex,
+            });
+        }
+    }
+    Some(KernelEvent::RouteAdded {
+        prefix,
+        metric,
+        protocol,
+        hops,
+    })
+}
+
 /// Translate one rtnetlink message (pure; unknown kinds give `None`).
 pub fn parse_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
     match msg {
@@ -149,6 +270,8 @@ pub fn parse_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
         RouteNetlinkMessage::DelLink(m) => Some(link_event(m, true)),
         RouteNetlinkMessage::NewAddress(m) => address_event(m, false),
         RouteNetlinkMessage::DelAddress(m) => address_event(m, true),
+        RouteNetlinkMessage::NewRoute(m) => route_event(m, false),
+        RouteNetlinkMessage::DelRoute(m) => route_event(m, true),
         _ => None,
     }
 }
@@ -165,20 +288,22 @@ impl std::fmt::Debug for KernelEventStream {
     }
 }
 
-/// Subscribe to link and address events in the calling thread's namespace. The returned
+/// Subscribe to link, address and route events in the calling thread's namespace. The returned
 /// future drives the socket and must be spawned.
 pub fn subscribe() -> Result<(KernelEventStream, impl Future<Output = ()> + Send), FibError> {
     let (conn, handle, rx) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv6Ifaddr,
+        MulticastGroup::Ipv4Route,
+        MulticastGroup::Ipv6Route,
     ])
     .map_err(FibError::Socket)?;
     Ok((KernelEventStream { rx, handle }, conn))
 }
 
 impl KernelEventStream {
-    /// The current state as events: every link, then every address.
+    /// The current state as events: every link, then every address, then every route.
     pub async fn snapshot(&self) -> Result<Vec<KernelEvent>, FibError> {
         let links: Vec<LinkMessage> = self
             .handle
@@ -204,6 +329,19 @@ impl KernelEventStream {
             })?;
         let mut out: Vec<KernelEvent> = links.iter().map(|l| link_event(l, false)).collect();
         out.extend(addrs.iter().filter_map(|a| address_event(a, false)));
+        let v4 = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
+        let v6 = rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
+        for (what, req) in [("ipv4 routes", v4), ("ipv6 routes", v6)] {
+            let routes: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(req)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|source| FibError::Dump { what, source })?;
+            out.extend(routes.iter().filter_map(|r| route_event(r, false)));
+        }
         Ok(out)
     }
 }
@@ -292,5 +430,51 @@ mod tests {
         let mut lo = m;
         lo.header.scope = AddressScope::Host;
         assert_eq!(parse_event(&RouteNetlinkMessage::NewAddress(lo)), None);
+    }
+
+    #[test]
+    fn static_routes_become_route_events() {
+        use crate::fib::messages::new_route_message;
+        use crate::fib::RouteTarget;
+        use crate::rib::{FibNextHop, FibRoute};
+        let target = RouteTarget {
+            protocol: 4, // RTPROT_STATIC
+            metric: 0,
+            ..RouteTarget::default()
+        };
+        let hop = |gw: &str, i| FibNextHop {
+            gateway: gw.parse().unwrap(),
+            ifindex: Some(i),
+        };
+        let prefix: IpNet = "10.255.0.9/32".parse().unwrap();
+        let m = new_route_message(
+            &prefix,
+            &FibRoute::Unicast(vec![hop("10.0.0.0", 1), hop("10.0.0.2", 2)]),
+            &target,
+        );
+        let ev = parse_event(&RouteNetlinkMessage::NewRoute(m.clone())).unwrap();
+        assert_eq!(ev.route_protocol(), Some(4));
+        let KernelEvent::RouteAdded { hops, metric, .. } = &ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(*metric, 0);
+        assert_eq!(hops.len(), 2);
+        assert_eq!(hops[1].gateway, Some("10.0.0.2".parse().unwrap()));
+        let mut c = ConnectedRoutes::new();
+        assert_eq!(ev.apply_to(&mut c), vec![prefix]);
+        assert_eq!(
+            parse_event(&RouteNetlinkMessage::DelRoute(m.clone())),
+            Some(KernelEvent::RouteRemoved {
+                prefix,
+                metric: 0,
+                protocol: 4
+            })
+        );
+        // Blackholes, other tables and the kernel's connected routes are not reported.
+        let b = new_route_message(&prefix, &FibRoute::Blackhole, &target);
+        assert_eq!(parse_event(&RouteNetlinkMessage::NewRoute(b)), None);
+        let mut k = m;
+        k.header.protocol = RouteProtocol::Kernel;
+        assert_eq!(parse_event(&RouteNetlinkMessage::NewRoute(k)), None);
     }
 }

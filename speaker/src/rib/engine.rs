@@ -719,6 +719,15 @@ impl<R: NextHopResolver> Rib<R> {
             .filter_map(|(p, d)| view(&p, d))
     }
 
+    /// Every destination of a family (with or without a best path), in prefix order.
+    pub fn destinations(&self, family: AfiSafi) -> impl Iterator<Item = IpNet> + '_ {
+        self.tables
+            .get(family)
+            .into_iter()
+            .flat_map(|t| t.routes.iter())
+            .map(|(p, _)| p)
+    }
+
     /// Every path for `prefix` with why it is or is not selected.
     pub fn explain(&self, prefix: &IpNet) -> Vec<PathReport> {
         let prefix = prefix.trunc();
@@ -870,6 +879,11 @@ impl<R: NextHopResolver> Rib<R> {
             .position(|p| p.as_ref().is_some_and(|p| p.config.address == address))
             .and_then(|i| u32::try_from(i).ok())
             .map(PeerId)
+    }
+
+    /// Number of peer ids handed out so far (removed peers included): ids are `0..peer_slots()`.
+    pub fn peer_slots(&self) -> u32 {
+        u32::try_from(self.peers.len()).unwrap_or(u32::MAX)
     }
 
     /// A registered peer's configuration.
@@ -1167,14 +1181,8 @@ impl<R: NextHopResolver> Rib<R> {
         };
         d.selected()
             .iter()
-            .filter_map(|p| {
-                let x = p.attrs.next_hop?;
-                let r = self.resolver.resolve(x)?;
-                Some(FibNextHop {
-                    gateway: x,
-                    ifindex: r.ifindex,
-                })
-            })
+            .filter_map(|p| p.attrs.next_hop)
+            .flat_map(|x| self.resolver.gateways(x))
             .collect()
     }
 
@@ -1189,12 +1197,11 @@ impl<R: NextHopResolver> Rib<R> {
         let mut hops = Vec::new();
         for p in dest.selected() {
             let Some(nh) = p.attrs.next_hop else { continue };
-            match self.resolver.resolve(nh) {
-                Some(d) => hops.push(FibNextHop {
-                    gateway: nh,
-                    ifindex: d.ifindex,
-                }),
-                None => hops.extend(self.recursive_gateways(nh, prefix)),
+            let direct = self.resolver.gateways(nh);
+            if direct.is_empty() {
+                hops.extend(self.recursive_gateways(nh, prefix));
+            } else {
+                hops.extend(direct);
             }
         }
         hops.sort();

@@ -1,57 +1,51 @@
-//! The RIB behind the daemon's [`RouteEngine`] seam (`daemon/engine.rs`): a drop-in replacement
-//! for the placeholder `OriginEngine`:
+//! The RIB behind the daemon's [`RouteEngine`] seam (`daemon/engine.rs`): what `main.rs` runs.
 //!
 //! ```text
 //! let (fib, conn) = NetlinkFib::connect(RouteTarget::default())?;   tokio::spawn(conn);
 //! fib.purge_stale().await?;
+//! let (fib, state) = TrackingFib::new(fib);
 //! let (fib_tx, _) = fib::spawn_worker(fib);
-//! let engine = RibRouteEngine::from_config(&config, PolicyBook::default()).with_fib(fib_tx);
-//! daemon::run_with_engine(config, Box::new(engine)).await
+//! let engine = RibRouteEngine::from_config(&config, config.policy_book())
+//!     .with_fib(fib_tx)
+//!     .with_fib_state(state);
+//! daemon::run_with_engine(config, path, Box::new(engine)).await
 //! ```
 //!
 //! Each trait call feeds the RIB and then drains it: UPDATEs come back as `Outgoing` (one wire
 //! `Update` per group, which the owner splits to the message size), kernel changes go to the FIB
-//! worker. What the trait cannot express yet is available as inherent methods:
-//! [`RibRouteEngine::kernel_event`] (link/address events: fast failover and next-hop
-//! resolution), [`RibRouteEngine::poll`] / [`RibRouteEngine::next_deadline`] (MRAI), and
-//! [`RibRouteEngine::originate_route`] (pod blocks with a blackhole).
+//! worker. Kernel link/address/route events ([`RouteEngine::kernel_event`]) update next-hop
+//! resolution, repair the FIB and name the sessions to drop (fast failover).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fabric_bgp_wire::AfiSafi;
 use ipnet::IpNet;
 
 use crate::config::{Config, Neighbor, PolicyRef};
-use crate::control::{PrefixCounts, RouteDir, RouteEntry};
+use crate::control::{
+    FibEntry, FibHop, PathState, PrefixCounts, RibEntry, RibPath, RouteDir, RouteEntry,
+};
+pub use crate::daemon::engine::KernelEventOutcome;
 use crate::daemon::engine::{Outgoing, PeerInfo, RouteEngine};
-use crate::fib::{FibSender, KernelEvent};
+use crate::fib::{FibSender, FibState, KernelEvent, RTPROT_FABRIC};
 use crate::policy::{Policy, PolicyBook};
-use crate::rib::attrs::{Origin, PathAttrs};
+use crate::rib::attrs::{ClusterId, Origin, PathAttrs};
 use crate::rib::convert::{route_updates, to_wire};
 use crate::rib::decision::MultipathConfig;
-use crate::rib::engine::{Rib, RibConfig, RibOutput};
+use crate::rib::engine::{PathReport, PathStatus, Rib, RibConfig, RibOutput};
+use crate::rib::fib_change::FibRoute;
 use crate::rib::nexthop::ConnectedRoutes;
 use crate::rib::origin::LocalRoute;
-use crate::rib::peer::{NextHopSelf, PeerConfig, PeerId, PeerSession};
+use crate::rib::peer::{PeerConfig, PeerId, PeerSession, RouteSource};
 
 const FAMILIES: [AfiSafi; 2] = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
 
-/// ECMP width used by [`RibRouteEngine::from_config`] (the harness expects 8; the configuration
-/// has no setting yet).
-pub const DEFAULT_MAX_PATHS: usize = 8;
-
-/// What a kernel event means for the sessions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KernelEventOutcome {
-    /// UPDATEs caused by the resulting route changes.
-    pub outgoing: Vec<Outgoing>,
-    /// Peers whose session runs over a link that just went down: stop them now rather than
-    /// after the hold timer.
-    pub peers_to_drop: Vec<IpAddr>,
-}
+/// ECMP width of [`RibRouteEngine::from_config`] when the configuration does not say
+/// (`config::DEFAULT_MAX_PATHS`).
+pub const DEFAULT_MAX_PATHS: usize = crate::config::DEFAULT_MAX_PATHS as usize;
 
 /// The RIB as a [`RouteEngine`].
 #[derive(Debug)]
@@ -59,6 +53,10 @@ pub struct RibRouteEngine {
     rib: Rib<ConnectedRoutes>,
     policies: PolicyBook,
     fib: Option<FibSender>,
+    fib_state: Option<FibState>,
+    /// Our kernel route protocol: route events with it are our own routes, never next-hop
+    /// resolution input.
+    own_protocol: u8,
 }
 
 impl RibRouteEngine {
@@ -68,20 +66,25 @@ impl RibRouteEngine {
             rib: Rib::new(config, ConnectedRoutes::new()),
             policies,
             fib: None,
+            fib_state: None,
+            own_protocol: RTPROT_FABRIC,
         }
     }
 
-    /// An engine for a daemon configuration: its AS and router id, ECMP over up to
-    /// [`DEFAULT_MAX_PATHS`] paths (no relax), and its `prefixes` originated.
+    /// An engine for a daemon configuration: its AS and router id, `max-paths`,
+    /// `multipath-relax`, `cluster-id`, `ebgp-requires-policy`, and its originated routes.
     pub fn from_config(config: &Config, policies: PolicyBook) -> Self {
         let mut rc = RibConfig::new(config.local_as, config.router_id);
         rc.multipath = MultipathConfig {
-            max_paths: DEFAULT_MAX_PATHS,
-            relax: false,
+            max_paths: usize::from(config.max_paths.max(1)),
+            relax: config.multipath_relax,
         };
+        rc.cluster_id = config.cluster_id.map(ClusterId);
+        rc.ebgp_requires_policy = config.ebgp_requires_policy;
         let mut e = Self::new(rc, policies);
-        for p in &config.prefixes {
-            e.rib.originate(LocalRoute::announce(*p));
+        e.own_protocol = config.kernel.protocol;
+        for r in config.originated_routes() {
+            e.rib.originate(r);
         }
         e
     }
@@ -90,6 +93,12 @@ impl RibRouteEngine {
     /// dropped.
     pub fn with_fib(mut self, fib: FibSender) -> Self {
         self.fib = Some(fib);
+        self
+    }
+
+    /// Report installed routes from this table (see `fib::TrackingFib`) on the control socket.
+    pub fn with_fib_state(mut self, state: FibState) -> Self {
+        self.fib_state = Some(state);
         self
     }
 
@@ -103,60 +112,39 @@ impl RibRouteEngine {
         &mut self.rib
     }
 
-    /// A link or address changed: update next-hop reachability (routes via a dead link are
-    /// withdrawn or lose their ECMP leg at once) and name the sessions to drop.
-    pub fn kernel_event(&mut self, ev: &KernelEvent) -> KernelEventOutcome {
-        let mut peers_to_drop = Vec::new();
-        if ev.is_link_down() {
-            let ifindex = match ev {
-                KernelEvent::Link { ifindex, .. } | KernelEvent::LinkRemoved { ifindex } => {
-                    Some(*ifindex)
-                }
-                _ => None,
-            };
-            peers_to_drop = self
-                .up_peers()
-                .into_iter()
-                .filter(|(_, addr)| {
-                    ifindex.is_some() && self.rib.resolver().interface_of(*addr) == ifindex
-                })
-                .map(|(_, addr)| addr)
-                .collect();
-        }
-        let changed = ev.apply_to(self.rib.resolver_mut());
-        self.rib.resolver_changed(&changed);
-        KernelEventOutcome {
-            outgoing: self.flush(Instant::now()),
-            peers_to_drop,
-        }
-    }
-
-    /// Output held back by MRAI that is due at `now`.
-    pub fn poll(&mut self, now: Instant) -> Vec<Outgoing> {
-        self.flush(now)
-    }
-
-    /// When [`RibRouteEngine::poll`] next has something to send (MRAI).
-    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        self.rib.next_deadline(now)
-    }
-
     /// Originate a route with full control (a pod block with its blackhole, communities).
-    pub fn originate_route(&mut self, route: LocalRoute) -> Vec<Outgoing> {
+    pub fn originate_local(&mut self, route: LocalRoute) -> Vec<Outgoing> {
         self.rib.originate(route);
         self.flush(Instant::now())
     }
 
     fn up_peers(&self) -> Vec<(PeerId, IpAddr)> {
+        self.peers()
+            .into_iter()
+            .filter(|(id, _)| self.rib.is_up(*id))
+            .collect()
+    }
+
+    fn peers(&self) -> Vec<(PeerId, IpAddr)> {
         let mut out = Vec::new();
         let mut i = 0u32;
-        while let Some(cfg) = self.rib.peer_config(PeerId(i)) {
-            if self.rib.is_up(PeerId(i)) {
-                out.push((PeerId(i), cfg.address));
+        // Ids are dense (never reused); removed peers leave holes.
+        while let Some(known) = self.rib_peer_slot(PeerId(i)) {
+            if let Some(addr) = known {
+                out.push((PeerId(i), addr));
             }
             i += 1;
         }
         out
+    }
+
+    /// `Some(Some(addr))` for a registered peer, `Some(None)` for a removed one, `None` past
+    /// the last id.
+    fn rib_peer_slot(&self, id: PeerId) -> Option<Option<IpAddr>> {
+        if let Some(c) = self.rib.peer_config(id) {
+            return Some(Some(c.address));
+        }
+        (id.0 < self.rib.peer_slots()).then_some(None)
     }
 
     fn policy(&self, r: &Option<PolicyRef>) -> Option<Arc<Policy>> {
@@ -164,7 +152,8 @@ impl RibRouteEngine {
             PolicyRef::AcceptAll => Some(Arc::new(Policy::accept_all())),
             PolicyRef::RejectAll => Some(Arc::new(Policy::reject_all())),
             PolicyRef::Named(n) => Some(self.policies.get(n).unwrap_or_else(|| {
-                // Fail closed: an unknown name must not leak routes.
+                // Fail closed: an unknown name must not leak routes (configuration validation
+                // refuses unknown names; this covers run-time changes).
                 tracing::warn!(policy = %n, "unknown policy name, rejecting everything");
                 Arc::new(Policy::reject_all())
             })),
@@ -174,15 +163,12 @@ impl RibRouteEngine {
     fn peer_config(&self, n: &Neighbor) -> PeerConfig {
         let mut pc = PeerConfig::new(n.address);
         pc.route_reflector_client = n.route_reflector_client;
-        pc.next_hop_self = if n.next_hop_self {
-            NextHopSelf::All
-        } else {
-            NextHopSelf::Off
-        };
+        pc.next_hop_self = n.next_hop_self;
         pc.allowas_in = n.allowas_in;
         pc.default_originate = n.default_originate;
         pc.import_policy = self.policy(&n.import_policy);
         pc.export_policy = self.policy(&n.export_policy);
+        pc.mrai = Duration::from_secs(u64::from(n.mrai));
         pc
     }
 
@@ -218,6 +204,46 @@ impl RibRouteEngine {
         self.rib.peer_by_address(addr)
     }
 
+    fn source_address(&self, source: RouteSource) -> Option<IpAddr> {
+        match source {
+            RouteSource::Local => None,
+            RouteSource::Peer(id) => self.rib.peer_config(id).map(|c| c.address),
+        }
+    }
+
+    fn rib_path(&self, r: &PathReport) -> RibPath {
+        let a = &r.attrs;
+        let (status, reason, beaten_by) = match r.status {
+            PathStatus::Best => (PathState::Best, None, None),
+            PathStatus::Multipath => (PathState::Multipath, None, None),
+            PathStatus::NotSelected { beaten_by, reason } => (
+                PathState::NotSelected,
+                Some(reason.to_string()),
+                Some(
+                    self.source_address(beaten_by)
+                        .map_or_else(|| "local".to_owned(), |a| a.to_string()),
+                ),
+            ),
+            PathStatus::Ineligible { reason } => {
+                (PathState::Ineligible, Some(reason.to_string()), None)
+            }
+        };
+        RibPath {
+            from: r.peer_address,
+            next_hop: a.next_hop,
+            as_path: a.as_path.to_string(),
+            origin: Some(origin_name(a.origin).to_owned()),
+            med: a.med,
+            local_pref: a.local_pref,
+            communities: a.communities.iter().map(ToString::to_string).collect(),
+            originator_id: a.originator_id,
+            cluster_list: a.cluster_list.iter().map(|c| c.0).collect(),
+            status,
+            reason,
+            beaten_by,
+        }
+    }
+
     fn flush(&mut self, now: Instant) -> Vec<Outgoing> {
         let RibOutput { updates, fib } = self.rib.drain(now);
         if !fib.is_empty() {
@@ -248,23 +274,35 @@ impl RibRouteEngine {
     }
 }
 
+fn origin_name(o: Origin) -> &'static str {
+    match o {
+        Origin::Igp => "igp",
+        Origin::Egp => "egp",
+        Origin::Incomplete => "incomplete",
+    }
+}
+
 fn entry(peer: IpAddr, prefix: IpNet, a: &PathAttrs) -> RouteEntry {
     RouteEntry {
         peer,
         prefix,
         next_hop: a.next_hop,
         as_path: a.as_path.to_string(),
-        origin: Some(
-            match a.origin {
-                Origin::Igp => "igp",
-                Origin::Egp => "egp",
-                Origin::Incomplete => "incomplete",
-            }
-            .to_string(),
-        ),
+        origin: Some(origin_name(a.origin).to_owned()),
         med: a.med,
         local_pref: a.local_pref,
         communities: a.communities.iter().map(ToString::to_string).collect(),
+        originator_id: a.originator_id,
+        cluster_list: a.cluster_list.iter().map(|c| c.0).collect(),
+    }
+}
+
+fn state_rank(s: PathState) -> u8 {
+    match s {
+        PathState::Best => 0,
+        PathState::Multipath => 1,
+        PathState::NotSelected => 2,
+        PathState::Ineligible => 3,
     }
 }
 
@@ -320,7 +358,11 @@ impl RouteEngine for RibRouteEngine {
     }
 
     fn originate(&mut self, prefix: IpNet) -> Vec<Outgoing> {
-        self.originate_route(LocalRoute::announce(prefix))
+        self.originate_local(LocalRoute::announce(prefix))
+    }
+
+    fn originate_route(&mut self, route: LocalRoute) -> Vec<Outgoing> {
+        self.originate_local(route)
     }
 
     fn withdraw_originated(&mut self, prefix: IpNet) -> Vec<Outgoing> {
@@ -354,6 +396,7 @@ impl RouteEngine for RibRouteEngine {
                             .iter()
                             .map(|(p, a)| entry(addr, *p, a)),
                     ),
+                    RouteDir::LocRib => {}
                 }
             }
         }
@@ -368,6 +411,112 @@ impl RouteEngine for RibRouteEngine {
             },
             None => PrefixCounts::default(),
         }
+    }
+
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        self.rib.next_deadline(now)
+    }
+
+    fn poll(&mut self, now: Instant) -> Vec<Outgoing> {
+        self.flush(now)
+    }
+
+    /// A link or address changed: update next-hop reachability (routes via a dead link are
+    /// withdrawn or lose their ECMP leg at once) and name the sessions to drop. Route events of
+    /// our own protocol are ignored: our routes never resolve our next hops.
+    fn kernel_event(&mut self, ev: &KernelEvent) -> KernelEventOutcome {
+        if ev.route_protocol() == Some(self.own_protocol) {
+            return KernelEventOutcome::default();
+        }
+        let mut peers_to_drop = Vec::new();
+        if ev.is_link_down() {
+            let ifindex = match ev {
+                KernelEvent::Link { ifindex, .. } | KernelEvent::LinkRemoved { ifindex } => {
+                    Some(*ifindex)
+                }
+                _ => None,
+            };
+            peers_to_drop = self
+                .up_peers()
+                .into_iter()
+                .filter(|(_, addr)| {
+                    ifindex.is_some() && self.rib.resolver().interface_of(*addr) == ifindex
+                })
+                .map(|(_, addr)| addr)
+                .collect();
+        }
+        let changed = ev.apply_to(self.rib.resolver_mut());
+        self.rib.resolver_changed(&changed);
+        KernelEventOutcome {
+            outgoing: self.flush(Instant::now()),
+            peers_to_drop,
+        }
+    }
+
+    fn peer_removed(&mut self, peer: IpAddr) {
+        if let Some(id) = self.id(peer) {
+            if let Err(e) = self.rib.remove_peer(id) {
+                tracing::warn!(%peer, error = %e, "failed to remove peer from the RIB");
+            }
+        }
+    }
+
+    fn loc_rib(&self, prefix: Option<IpNet>, peer: Option<IpAddr>) -> Vec<RibEntry> {
+        let prefixes: Vec<IpNet> = match prefix {
+            Some(p) => vec![p.trunc()],
+            None => FAMILIES
+                .iter()
+                .flat_map(|f| self.rib.destinations(*f))
+                .collect(),
+        };
+        prefixes
+            .into_iter()
+            .filter_map(|p| {
+                let reports = self.rib.explain(&p);
+                if reports.is_empty() {
+                    return None;
+                }
+                if let Some(want) = peer {
+                    if !reports.iter().any(|r| r.peer_address == Some(want)) {
+                        return None;
+                    }
+                }
+                let mut paths: Vec<RibPath> = reports.iter().map(|r| self.rib_path(r)).collect();
+                paths.sort_by_key(|x| state_rank(x.status));
+                Some(RibEntry { prefix: p, paths })
+            })
+            .collect()
+    }
+
+    fn fib(&self, prefix: Option<IpNet>) -> Option<Vec<FibEntry>> {
+        let state = self.fib_state.as_ref()?;
+        Some(
+            state
+                .snapshot(prefix)
+                .into_iter()
+                .map(|(prefix, r)| {
+                    let (kind, next_hops) = match &r.route {
+                        FibRoute::Blackhole => ("blackhole", Vec::new()),
+                        FibRoute::Unicast(h) => (
+                            "unicast",
+                            h.iter()
+                                .map(|h| FibHop {
+                                    gateway: h.gateway,
+                                    ifindex: h.ifindex,
+                                })
+                                .collect(),
+                        ),
+                    };
+                    FibEntry {
+                        prefix,
+                        kind: kind.to_owned(),
+                        next_hops,
+                        installed: r.error.is_none(),
+                        error: r.error,
+                    }
+                })
+                .collect(),
+        )
     }
 }
 

@@ -1,0 +1,90 @@
+//! Kernel plumbing of the daemon: the FIB at start-up and the link/address/route monitor.
+//!
+//! ```text
+//!   start: NetlinkFib::connect ─► purge_stale (our protocol) ─► TrackingFib ─► spawn_worker
+//!          RibRouteEngine::from_config(..).with_fib(worker).with_fib_state(state)
+//!   loop:  fib::subscribe ─► snapshot ─► engine.kernel_event (before any session starts)
+//!          stream ─► Input::Kernel ─► owner loop ─► engine.kernel_event ─► UPDATEs, drops
+//! ```
+//!
+//! Both netlink sockets belong to the namespace the daemon runs in.
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::fib::{
+    self, Fib, FibError, KernelEvent, KernelEventStream, NetlinkFib, RouteTarget, TrackingFib,
+};
+use crate::messages::Input;
+use crate::rib::route_engine::RibRouteEngine;
+
+/// The RIB engine for `config`, with the kernel FIB when `kernel.enabled`: routes of our
+/// protocol left by a previous run are purged first, so the kernel holds exactly what this run
+/// decides (routes are replaced in place from then on, never deleted and re-added).
+pub async fn rib_engine(config: &Config) -> Result<RibRouteEngine, FibError> {
+    let engine = RibRouteEngine::from_config(config, config.policy_book());
+    if !config.kernel.enabled {
+        tracing::info!("kernel FIB disabled (kernel.enabled: false): routes are not installed");
+        return Ok(engine);
+    }
+    let target = RouteTarget {
+        protocol: config.kernel.protocol,
+        table: config.kernel.table,
+        metric: config.kernel.metric,
+    };
+    let (mut nl, conn) = NetlinkFib::connect(target)?;
+    tokio::spawn(conn);
+    let stale = nl.purge_stale().await?;
+    if !stale.is_empty() {
+        tracing::info!(
+            routes = stale.len(),
+            protocol = target.protocol,
+            "removed routes left by a previous run"
+        );
+    }
+    let (tracking, state) = TrackingFib::new(nl);
+    let (tx, _task) = fib::spawn_worker(tracking);
+    Ok(engine.with_fib(tx).with_fib_state(state))
+}
+
+/// Subscribes to kernel events and returns the current state as events plus the stream of later
+/// changes. `None` (logged) when netlink is unavailable: the speaker then runs without next-hop
+/// resolution from the kernel and without fast failover.
+pub async fn subscribe() -> Option<(Vec<KernelEvent>, KernelEventStream)> {
+    let (stream, conn) = match fib::subscribe() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no kernel link/address/route events");
+            return None;
+        }
+    };
+    tokio::spawn(conn);
+    // Subscribed first, then dumped: nothing between the two is lost (events are idempotent).
+    match stream.snapshot().await {
+        Ok(events) => Some((events, stream)),
+        Err(e) => {
+            tracing::warn!(error = %e, "failed to read the kernel's links, addresses and routes");
+            None
+        }
+    }
+}
+
+/// Forwards kernel events to the owner loop until either side goes away.
+pub async fn forward(mut stream: KernelEventStream, owner: mpsc::Sender<Input>) {
+    while let Some(ev) = stream.next().await {
+        if owner.send(Input::Kernel(ev)).await.is_err() {
+            return;
+        }
+    }
+    tracing::warn!("kernel event stream ended: no more fast failover");
+}
+
+/// Short text for a link event in logs.
+pub fn describe(ev: &KernelEvent) -> Option<(u32, Option<&str>)> {
+    match ev {
+        KernelEvent::Link { ifindex, name, .. } => Some((*ifindex, name.as_deref())),
+        KernelEvent::LinkRemoved { ifindex } => Some((*ifindex, None)),
+        _ => None,
+    }
+}
