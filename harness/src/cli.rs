@@ -53,6 +53,10 @@ pub enum Command {
     Run(RunArgs),
     /// Print the FIB every node must hold under the design (no root needed).
     Expect(ExpectArgs),
+    /// Replay a failure bundle: same topology, speakers, misconfiguration and scenario.
+    Repro(ReproArgs),
+    /// Print the timeline of a bundle (or of a timeline.jsonl file) readably.
+    Timeline(TimelineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +85,54 @@ pub struct RunArgs {
     /// when a check fails).
     #[arg(long)]
     pub artifacts: Option<PathBuf>,
+    /// Run this scenario file (YAML event schedule) after the initial convergence.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Deploy with a deliberate misconfiguration: no-next-hop-self, shared-rack-as.
+    #[arg(long)]
+    pub misconfig: Option<crate::run::Misconfig>,
+    /// Write a failure bundle even when every check passes.
+    #[arg(long)]
+    pub bundle: bool,
+    /// Where bundles go (a `<lab>-<timestamp>/` directory and `.tar.gz` inside).
+    #[arg(long, default_value = "fabriclab-bundles")]
+    pub bundle_dir: PathBuf,
+    /// Write a JUnit XML report (one testcase per check).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write a single-file HTML report.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    /// Bundle directory or `.tar.gz`.
+    pub bundle: PathBuf,
+    /// Leave the lab and its daemons up afterwards (`fabriclab exec`, then `fabriclab down`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Lab name (default: the random run id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the replay's JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Bundle directory, `.tar.gz`, or a `timeline.jsonl` file.
+    pub bundle: PathBuf,
+    /// Only events of this node (plus harness actions of the whole fabric).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Only events about this prefix (plus harness actions).
+    #[arg(long)]
+    pub prefix: Option<ipnet::IpNet>,
+    /// Include KEEPALIVEs.
+    #[arg(long)]
+    pub keepalives: bool,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +226,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchLab(a) => cmd_bench_lab(a),
         Command::Run(a) => cmd_run(a),
         Command::Expect(a) => cmd_expect(a),
+        Command::Repro(a) => crate::run::commands::cmd_repro(a),
+        Command::Timeline(a) => crate::run::commands::cmd_timeline(a),
     }
 }
 
@@ -182,34 +236,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<topology::Plan> {
 }
 
 fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut opts = crate::run::RunOptions::new(&a.topology);
-    opts.load.design = a.design;
-    opts.load.speakers = a.speaker;
-    opts.name = a.name;
-    opts.deadline = Duration::from_secs(a.deadline);
-    opts.capture = !a.no_capture;
-    opts.artifacts = a.artifacts;
-    let report = match crate::run::run(&opts) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("fabriclab: error: {e}");
-            return Ok(ExitCode::from(if e.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_CHECK_FAILED
-            }));
-        }
-    };
-    print!("{}", report.render());
-    if let Some(path) = &a.report {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("failed to write {}", path.display()))?;
-    }
-    Ok(match report.verdict {
-        crate::run::Verdict::Pass => ExitCode::SUCCESS,
-        crate::run::Verdict::Fail => ExitCode::from(EXIT_CHECK_FAILED),
-    })
+    crate::run::commands::cmd_run(a)
 }
 
 fn cmd_expect(a: ExpectArgs) -> anyhow::Result<ExitCode> {
@@ -227,6 +254,7 @@ fn cmd_expect(a: ExpectArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
 
 fn cmd_validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     let plan = load(&a.topology)?;

@@ -5,6 +5,7 @@
 //! Pure modules (no root): [`topology`], [`expect`]. Root-only edges: [`lab`], [`process`],
 //! [`speakers`], [`check`].
 
+pub mod artifacts;
 pub mod capture;
 pub mod check;
 pub mod cli;
@@ -12,8 +13,10 @@ pub mod expect;
 pub mod fib;
 pub mod lab;
 pub mod process;
-pub mod restart;
+pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod speakers;
+pub mod timeline;
 pub mod topology;
 pub mod wait;

@@ -22,6 +22,7 @@ use crate::fib::{FamilyFilter, NodeFib};
 use crate::lab::netns::rtnetlink_in_netns;
 use crate::lab::{preflight, BuildOptions, Lab, LabError};
 use crate::speakers::{check_installed, SpeakerInstance};
+use crate::timeline::{self, address_owners, Recorder, TimelineEvent};
 use crate::topology::{load_with, NodeId, Plan};
 
 use super::convergence::{ConvergenceWatch, NodeConvergence, RouteLog};
@@ -53,6 +54,8 @@ pub struct Convergence {
 pub struct Fabric {
     opts: RunOptions,
     plan: Arc<Plan>,
+    /// The plan the expectation comes from (differs from `plan` under a misconfiguration).
+    expected_plan: Arc<Plan>,
     expected: ExpectedFibs,
     artifacts: PathBuf,
     rt: tokio::runtime::Runtime,
@@ -64,6 +67,8 @@ pub struct Fabric {
     speakers_start: Duration,
     /// When the last speaker was started: convergence is measured from here.
     t0: Instant,
+    /// Harness actions for the timeline.
+    recorder: Recorder,
     // Declared last: dropped after the speakers, capture and watchers.
     lab: Lab,
 }
@@ -85,6 +90,7 @@ impl Fabric {
             check_installed(*k)?;
         }
         let expected = expected_fibs(&expected_plan);
+        let expected_plan = Arc::new(expected_plan);
         let artifacts = artifacts_dir(opts)?;
 
         let t_build = Instant::now();
@@ -97,6 +103,18 @@ impl Fabric {
             },
         )?;
         let build = t_build.elapsed();
+        let recorder = Recorder::new();
+        recorder.note(
+            "lab-built",
+            None,
+            format!(
+                "lab {} built: {} nodes, {} links, {} pods",
+                lab.name(),
+                plan.nodes.len(),
+                plan.links.len(),
+                plan.pods.len()
+            ),
+        );
         progress(format!(
             "lab {} built: {} nodes, {} links, {} pods in {} ms",
             lab.name(),
@@ -144,7 +162,7 @@ impl Fabric {
             .collect();
         let watch = rt.block_on(ConvergenceWatch::start(targets, opts.record_events))?;
         let (speakers, speakers_start) =
-            start_speakers(&plan, &netns, opts, &artifacts.join("nodes"))?;
+            start_speakers(&plan, &netns, opts, &artifacts.join("nodes"), &recorder)?;
         progress(format!(
             "{} speakers started in {} ms",
             speakers.len(),
@@ -153,6 +171,7 @@ impl Fabric {
         Ok(Fabric {
             opts: opts.clone(),
             plan,
+            expected_plan,
             expected,
             artifacts,
             rt,
@@ -163,8 +182,42 @@ impl Fabric {
             build,
             speakers_start,
             t0: Instant::now(),
+            recorder,
             lab,
         })
+    }
+
+    /// The run options the fabric was started with.
+    pub fn options(&self) -> &RunOptions {
+        &self.opts
+    }
+
+    /// Where harness actions are recorded for the timeline (scenarios add theirs here).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Keeps the lab and its daemons running after this process exits (`fabriclab exec`, then
+    /// `fabriclab down NAME`). The capture and the watchers stop; returns the lab's name.
+    pub fn keep(self) -> Result<String, RunError> {
+        let Fabric {
+            mut lab,
+            speakers,
+            capture,
+            watch,
+            ..
+        } = self;
+        drop(watch);
+        if let Some(c) = capture {
+            let _ = c.stop();
+        }
+        lab.keep()?;
+        // The daemons must outlive their supervisors: `fabriclab down` kills every process in
+        // the lab's namespaces.
+        for s in speakers.into_values() {
+            std::mem::forget(s);
+        }
+        Ok(lab.name().to_string())
     }
 
     pub fn plan(&self) -> &Plan {
@@ -173,6 +226,12 @@ impl Fabric {
 
     pub fn lab(&self) -> &Lab {
         &self.lab
+    }
+
+    /// The plan the design prescribes (what expectations are computed from; the daemons run
+    /// [`Fabric::plan`], which differs under a misconfiguration).
+    pub fn expected_plan(&self) -> &Plan {
+        &self.expected_plan
     }
 
     pub fn expected(&self) -> &ExpectedFibs {
@@ -209,6 +268,15 @@ impl Fabric {
     /// `elapsed` is measured from `since`.
     pub fn wait_converged(&mut self, since: Instant, timeout: Duration) -> Convergence {
         let converged = self.rt.block_on(self.watch.wait_all(timeout));
+        self.recorder.note(
+            if converged {
+                "converged"
+            } else {
+                "not-converged"
+            },
+            None,
+            self.watch.observation(),
+        );
         let nodes = self.watch.outcome();
         let elapsed = if converged {
             nodes
@@ -279,25 +347,67 @@ impl Fabric {
                 ),
             },
         );
+        for c in &checks {
+            self.recorder.note_check(c);
+        }
         Ok((checks, actual))
     }
 
     /// Stops every speaker (gracefully), stops the capture and runs the wire checks on it,
     /// tears the lab down, and assembles the report with `checks` plus the wire checks.
     pub fn finish(
+        self,
+        checks: Vec<CheckResult>,
+        convergence: &Convergence,
+        actual: &BTreeMap<NodeId, NodeFib>,
+    ) -> Result<RunReport, RunError> {
+        let explicit = self.opts.artifacts.is_some();
+        let (mut report, evidence) = self.finish_with_evidence(checks, convergence, actual)?;
+        let keep = report.verdict == super::Verdict::Fail || explicit;
+        if !keep {
+            let _ = std::fs::remove_dir_all(&evidence.artifacts);
+            report.artifacts = None;
+        }
+        Ok(report)
+    }
+
+    /// [`Fabric::finish`], keeping everything a failure bundle needs: the artifacts directory
+    /// is never removed here (the caller bundles it, then removes it when it was temporary),
+    /// and the merged timeline is written to `<artifacts>/timeline.jsonl`.
+    pub fn finish_with_evidence(
         mut self,
         mut checks: Vec<CheckResult>,
         convergence: &Convergence,
         actual: &BTreeMap<NodeId, NodeFib>,
-    ) -> Result<RunReport, RunError> {
+    ) -> Result<(RunReport, Evidence), RunError> {
         let t_finish = Instant::now();
-        for s in self.speakers.values_mut() {
+        for (node, s) in self.speakers.iter_mut() {
             let _ = s.stop(Duration::from_secs(2));
+            self.recorder
+                .note("daemon-stopped", Some(node), "end of run (SIGTERM)");
         }
+        let mut wire_events = Vec::new();
         checks.push(match self.capture.take() {
-            Some(c) => wire_check(&self.plan, c),
+            Some(c) => wire_check(&self.plan, c, &mut wire_events),
             None => CheckResult::ignored("node-exports", "capture is off (--no-capture)"),
         });
+        // The other checks were recorded when they ran.
+        if let Some(c) = checks.last() {
+            self.recorder.note_check(c);
+        }
+        let owners = address_owners(&self.plan);
+        let mut events = self.recorder.events();
+        events.extend(wire_events.iter().map(|e| TimelineEvent::wire(e, &owners)));
+        if let Some(log) = self.watch.log() {
+            let log = log.lock().unwrap_or_else(|p| p.into_inner());
+            events.extend(log.iter().map(|(n, e)| TimelineEvent::route(n, e)));
+        }
+        let events = timeline::merge(events);
+        let timeline_path = self.artifacts.join("timeline.jsonl");
+        timeline::write_jsonl(&timeline_path, &events).map_err(|source| RunError::Io {
+            what: format!("failed to write {}", timeline_path.display()),
+            source,
+        })?;
         let nodes = self
             .plan
             .nodes
@@ -327,6 +437,8 @@ impl Fabric {
         let Fabric {
             opts,
             plan,
+            expected_plan,
+            expected,
             artifacts,
             lab,
             speakers: instances,
@@ -339,11 +451,7 @@ impl Fabric {
         drop(instances);
         drop(watch);
         lab.teardown()?;
-        let keep = verdict == super::Verdict::Fail || opts.artifacts.is_some();
-        if !keep {
-            let _ = std::fs::remove_dir_all(&artifacts);
-        }
-        Ok(RunReport {
+        let report = RunReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
             topology: opts.topology.clone(),
             plan: plan.name.clone(),
@@ -361,9 +469,35 @@ impl Fabric {
             nodes,
             checks,
             verdict,
-            artifacts: keep.then_some(artifacts),
-        })
+            artifacts: Some(artifacts.clone()),
+        };
+        let evidence = Evidence {
+            plan: Arc::unwrap_or_clone(plan),
+            expected_plan: Arc::unwrap_or_clone(expected_plan),
+            expected,
+            actual: actual.clone(),
+            timeline: events,
+            artifacts,
+        };
+        Ok((report, evidence))
     }
+}
+
+/// What a finished run leaves for bundles and reports.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The plan the daemons were configured from (with the misconfiguration, if any).
+    pub plan: Plan,
+    /// The plan the expectation comes from.
+    pub expected_plan: Plan,
+    /// The FIBs the fabric had to hold at the end.
+    pub expected: ExpectedFibs,
+    /// The FIBs read at the end.
+    pub actual: BTreeMap<NodeId, NodeFib>,
+    /// Harness actions, BGP messages and route events, in time order.
+    pub timeline: Vec<TimelineEvent>,
+    /// Captures (`pcap/`), daemon dirs (`nodes/`) and `timeline.jsonl`.
+    pub artifacts: PathBuf,
 }
 
 fn artifacts_dir(opts: &RunOptions) -> Result<PathBuf, RunError> {
@@ -391,6 +525,7 @@ fn start_speakers(
     netns: &BTreeMap<NodeId, PathBuf>,
     opts: &RunOptions,
     dir: &Path,
+    recorder: &Recorder,
 ) -> Result<(BTreeMap<NodeId, SpeakerInstance>, Duration), RunError> {
     let begin = Instant::now();
     let queue = Mutex::new(netns.iter());
@@ -410,6 +545,15 @@ fn start_speakers(
                     opts.speaker.clone(),
                 )
                 .and_then(|mut inst| inst.start().map(|()| inst))
+                .inspect(|inst| {
+                    let pids: Vec<String> =
+                        inst.pids().iter().map(|(n, p)| format!("{n}={p}")).collect();
+                    recorder.note(
+                        "daemon-started",
+                        Some(node),
+                        format!("{} started ({})", inst.adapter().kind(), pids.join(", ")),
+                    );
+                })
                 .map_err(|source| RunError::Speaker {
                     node: node.clone(),
                     source,
@@ -440,7 +584,7 @@ fn start_speakers(
 }
 
 /// Stops the capture, decodes every link and checks what the nodes announced.
-fn wire_check(plan: &Plan, capture: Capture) -> CheckResult {
+fn wire_check(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> CheckResult {
     match capture.stop() {
         Ok(summary) => {
             let mut events: Vec<WireEvent> = Vec::new();
@@ -452,7 +596,7 @@ fn wire_check(plan: &Plan, capture: Capture) -> CheckResult {
                 }
             }
             events.sort_by_key(|e| e.ts);
-            if errors.is_empty() {
+            let check = if errors.is_empty() {
                 node_exports_check(plan, &events)
             } else {
                 CheckResult::from_details(
@@ -460,7 +604,9 @@ fn wire_check(plan: &Plan, capture: Capture) -> CheckResult {
                     "captures could not be decoded".into(),
                     errors,
                 )
-            }
+            };
+            *out = events;
+            check
         }
         Err(e) => CheckResult::ignored("node-exports", format!("capture failed: {e}")),
     }

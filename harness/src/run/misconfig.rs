@@ -35,6 +35,15 @@ impl FromStr for Misconfig {
     }
 }
 
+impl std::fmt::Display for Misconfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Misconfig::NoNextHopSelf => "no-next-hop-self",
+            Misconfig::SharedRackAsWithoutAllowasIn => "shared-rack-as",
+        })
+    }
+}
+
 impl Misconfig {
     /// `(plan the expectation is computed from, plan the daemons are configured from)`.
     pub fn apply(self, plan: &Plan) -> Result<(Plan, Plan), String> {

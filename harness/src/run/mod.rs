@@ -9,6 +9,7 @@
 //!   --checks: fib, blackholes, tor-fib-size, reachability, node-exports, sessions-wire--> RunReport
 //! ```
 
+pub mod commands;
 mod convergence;
 mod fabric;
 mod misconfig;
@@ -17,8 +18,8 @@ mod orchestrate;
 mod report;
 
 pub use convergence::{ConvergenceWatch, NodeConvergence, NodeStatus, RouteLog, WatchError};
-pub use fabric::{Convergence, Fabric};
+pub use fabric::{Convergence, Evidence, Fabric};
 pub use misconfig::Misconfig;
 pub use options::RunOptions;
-pub use orchestrate::{run, RunError};
+pub use orchestrate::{run, run_and_keep, run_with, RunError};
 pub use report::{NodeReport, RunReport, Verdict};

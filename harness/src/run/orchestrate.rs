@@ -6,7 +6,8 @@ use crate::speakers::{MissingDaemon, SpeakerError};
 use crate::topology::{NodeId, TopologyError};
 
 use super::convergence::WatchError;
-use super::fabric::Fabric;
+use super::fabric::{Convergence, Evidence, Fabric};
+use crate::scenario::{run_steps, Scenario};
 use super::options::RunOptions;
 use super::report::RunReport;
 
@@ -51,22 +52,77 @@ impl RunError {
 /// Runs a fabric end to end and returns its report (the lab is gone when this returns).
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     let mut fabric = Fabric::up(opts)?;
-    eprintln!(
-        "[fabriclab] waiting up to {} s for convergence",
+    let (conv, checks) = initial_convergence(&mut fabric, opts);
+    let (state, actual) = fabric.checks()?;
+    let mut checks = checks;
+    checks.extend(state);
+    fabric.finish(checks, &conv, &actual)
+}
+
+/// [`run`] with a scenario run after the initial convergence, keeping the evidence (timeline,
+/// FIBs, artifacts directory) for bundles and reports. The artifacts directory is never removed
+/// here: the caller bundles it and removes it when it was temporary.
+pub fn run_with(
+    opts: &RunOptions,
+    scenario: Option<&Scenario>,
+) -> Result<(RunReport, Evidence), RunError> {
+    let mut fabric = Fabric::up(opts)?;
+    let (conv, mut checks) = initial_convergence(&mut fabric, opts);
+    if let Some(sc) = scenario {
+        let converged_at = std::time::Instant::now();
+        progress(format!(
+            "scenario {}: {} steps",
+            sc.name,
+            sc.steps.len()
+        ));
+        let (steps, _) = run_steps(&mut fabric, sc, converged_at, opts.deadline);
+        checks.extend(steps);
+    }
+    let (state, actual) = fabric.checks()?;
+    checks.extend(state);
+    fabric.finish_with_evidence(checks, &conv, &actual)
+}
+
+/// Like [`run_with`], but leaves the lab and its daemons up after the checks (`repro
+/// --keep`): returns the checks and the lab's name.
+pub fn run_and_keep(
+    opts: &RunOptions,
+    scenario: Option<&Scenario>,
+) -> Result<(Vec<CheckResult>, String), RunError> {
+    let mut fabric = Fabric::up(opts)?;
+    let (_conv, mut checks) = initial_convergence(&mut fabric, opts);
+    if let Some(sc) = scenario {
+        let converged_at = std::time::Instant::now();
+        let (steps, _) = run_steps(&mut fabric, sc, converged_at, opts.deadline);
+        checks.extend(steps);
+    }
+    let (state, _actual) = fabric.checks()?;
+    checks.extend(state);
+    let name = fabric.keep()?;
+    Ok((checks, name))
+}
+
+fn progress(msg: impl AsRef<str>) {
+    eprintln!("[fabriclab] {}", msg.as_ref());
+}
+
+fn initial_convergence(fabric: &mut Fabric, opts: &RunOptions) -> (Convergence, Vec<CheckResult>) {
+    progress(format!(
+        "waiting up to {} s for convergence",
         opts.deadline.as_secs()
-    );
+    ));
     let t0 = fabric.t0();
     let conv = fabric.wait_converged(t0, opts.deadline);
-    eprintln!(
-        "[fabriclab] {}: {}",
+    progress(format!(
+        "{}: {}",
         if conv.converged {
             "converged"
         } else {
             "NOT converged"
         },
         conv.observation
-    );
-    let mut checks = vec![CheckResult::from_details(
+    ));
+    let checks = vec![CheckResult::from_details(
         "convergence",
         match conv.elapsed {
             Some(e) => format!(
@@ -81,7 +137,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
             vec![format!("deadline passed; last seen: {}", conv.observation)]
         },
     )];
-    let (state, actual) = fabric.checks()?;
-    checks.extend(state);
-    fabric.finish(checks, &conv, &actual)
+    for c in &checks {
+        fabric.recorder().note_check(c);
+    }
+    (conv, checks)
 }

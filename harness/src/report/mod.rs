@@ -1,0 +1,10 @@
+//! Reports for CI systems and people: JUnit XML (one testcase per check) and a single-file
+//! HTML report (inline CSS and SVG, no external assets).
+
+mod html;
+mod junit;
+mod xml;
+
+pub use html::html_report;
+pub use junit::junit_xml;
+pub use xml::escape;
