@@ -57,6 +57,10 @@ pub enum Command {
     Repro(ReproArgs),
     /// Print the timeline of a bundle (or of a timeline.jsonl file) readably.
     Timeline(TimelineArgs),
+    /// Follow GoBGP's RIB and program this namespace's kernel FIB (the GoBGP adapter's FIB
+    /// agent; runs inside a node's namespace).
+    #[command(hide = true)]
+    GobgpFib(crate::gobgp_fib::AgentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +232,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Expect(a) => cmd_expect(a),
         Command::Repro(a) => crate::run::commands::cmd_repro(a),
         Command::Timeline(a) => crate::run::commands::cmd_timeline(a),
+        Command::GobgpFib(a) => cmd_gobgp_fib(a),
     }
 }
 
@@ -255,6 +260,10 @@ fn cmd_expect(a: ExpectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn cmd_gobgp_fib(a: crate::gobgp_fib::AgentArgs) -> anyhow::Result<ExitCode> {
+    crate::gobgp_fib::run(&a.options())?;
+    Ok(ExitCode::SUCCESS)
+}
 
 fn cmd_validate(a: ValidateArgs) -> anyhow::Result<ExitCode> {
     let plan = load(&a.topology)?;

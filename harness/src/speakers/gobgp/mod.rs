@@ -1,12 +1,16 @@
-//! GoBGP 3: `gobgpd` per node, API on the namespace's own loopback, queried with `gobgp`.
+//! GoBGP 3: `gobgpd` per node, API on the namespace's own loopback, queried with `gobgp`, and a
+//! FIB agent next to it.
 //!
 //! GoBGP does not program the kernel itself. Its zebra integration (GoBGP 3.10 with the FRR 8.4
 //! zebra installed here, ZAPI 6) was tried and fails: gobgpd panics decoding zebra's interface
 //! messages (`zapi.go: slice bounds out of range` in `interfaceUpdateBody.decodeFromBytes`) for
-//! every `software-name` from frr7.5 to frr10. So by default a GoBGP node has BGP sessions and a
-//! RIB but no kernel routes (no blackholes for its blocks either); FIB checks on GoBGP nodes are
-//! expected to fail. [`SpeakerOptions::gobgp_zebra`](super::SpeakerOptions) renders the zebra
-//! section and starts a zebra for versions where it works.
+//! every `software-name` from frr7.5 to frr10. So, as GoBGP is deployed in practice, a separate
+//! process programs the kernel: `fabriclab gobgp-fib` ([`crate::gobgp_fib`]) starts after gobgpd
+//! in the same namespace, follows `gobgp monitor global rib` (best paths, or the multipath set
+//! with `use-multiple-paths`) and installs ECMP routes and blackholes for the node's blocks
+//! with protocol 202. It writes a ready file once following; readiness waits for it.
+//! [`SpeakerOptions::gobgp_zebra`](super::SpeakerOptions) instead renders the zebra section and
+//! starts a zebra (and no agent) for versions where that works.
 
 mod render;
 mod status;
@@ -17,6 +21,7 @@ use std::process::Command;
 use super::api::{NeighborState, NodeContext, RenderedConfig, Requirement, Speaker, SpeakerError};
 use super::cli;
 use super::intent::{check_socket_path, NodeIntent};
+use crate::gobgp_fib;
 use crate::process::ProgramSpec;
 use crate::topology::SpeakerKind;
 use crate::wait::Probe;
@@ -30,6 +35,35 @@ pub struct Gobgp;
 
 fn zserv(ctx: &NodeContext<'_>) -> PathBuf {
     ctx.dir.file(ZSERV)
+}
+
+fn ready_file(ctx: &NodeContext<'_>) -> PathBuf {
+    ctx.dir.file(gobgp_fib::READY_FILE)
+}
+
+/// Whether the FIB agent runs (zebra, when asked for, programs the kernel instead).
+fn with_agent(ctx: &NodeContext<'_>) -> bool {
+    !ctx.options.gobgp_zebra
+}
+
+/// The FIB agent: `fabriclab gobgp-fib` against this node's gobgpd, ECMP as wide as the plan's
+/// `max-paths`.
+fn agent(ctx: &NodeContext<'_>) -> Result<ProgramSpec, SpeakerError> {
+    let bin = gobgp_fib::agent_binary().ok_or_else(|| SpeakerError::Render {
+        kind: SpeakerKind::Gobgp,
+        node: ctx.node.id.clone(),
+        reason: format!(
+            "the FIB agent needs the fabriclab binary: build it (cargo build --bins) or set {}",
+            gobgp_fib::FABRICLAB_BIN_ENV
+        ),
+    })?;
+    Ok(ProgramSpec::new(gobgp_fib::SUBCOMMAND, bin)
+        .arg(gobgp_fib::SUBCOMMAND)
+        .arg(format!("--api=127.0.0.1:{}", ctx.options.gobgp_api_port))
+        .arg(format!("--protocol={}", gobgp_fib::RTPROT_GOBGP_FIB))
+        .arg(format!("--max-paths={}", ctx.node.routing.max_paths.max(1)))
+        .arg("--ready-file")
+        .arg(ready_file(ctx)))
 }
 
 fn gobgp(ctx: &NodeContext<'_>) -> Command {
@@ -106,10 +140,19 @@ impl Speaker for Gobgp {
             gobgpd = gobgpd.arg("--graceful-restart");
         }
         programs.push(gobgpd);
+        if with_agent(ctx) {
+            programs.push(agent(ctx)?);
+        }
         Ok(programs)
     }
 
     fn ready(&self, ctx: &NodeContext<'_>) -> Probe<()> {
+        if with_agent(ctx) {
+            // The agent follows gobgpd's API, so once it is ready gobgpd answers too.
+            if let Err(e) = gobgp_fib::agent_ready(&ready_file(ctx)) {
+                return Probe::pending(format!("FIB agent not ready: {e}"));
+            }
+        }
         let mut cmd = gobgp(ctx);
         cmd.arg("global");
         match cli::run_ok(cmd, Some(ctx.netns), ctx.options.query_timeout) {

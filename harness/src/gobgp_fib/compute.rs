@@ -1,0 +1,282 @@
+//! The kernel route for one prefix, from what GoBGP says about it (pure).
+//!
+//! - Locally originated paths (next hop `0.0.0.0`) are the node's own blocks: a blackhole, as
+//!   calico-node installs for its IPAM blocks (addresses of a block not assigned to a local pod
+//!   must not bounce back to the fabric, calico-designs.md §1.3). The exception is the default
+//!   route: GoBGP's own 0/0 exists only to be advertised (default-originate), so it is never
+//!   installed (BIRD's equivalent static default is not exported to the kernel either).
+//! - Learned paths become a unicast route over every usable next hop of the set (one, or the
+//!   ECMP set, RTA_MULTIPATH), at most `max_paths`, in GoBGP's order. A next hop that is one of
+//!   the node's own addresses is skipped (RFC 4271 §5.1.3: a route via ourselves is never
+//!   installed), as is one the kernel cannot reach.
+//! - Nothing usable left: no route.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+
+use fabric_speaker::rib::{FibChange, FibNextHop, FibRoute};
+use ipnet::{IpNet, Ipv4Net};
+
+use super::monitor::{MonitorPath, PrefixState};
+
+/// How the kernel reaches a BGP next hop (see `kernel::resolution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// On a connected network of interface `ifindex`.
+    Connected {
+        /// Outgoing interface.
+        ifindex: u32,
+    },
+    /// Through a route that has a gateway of its own (e.g. a static route to a peer's
+    /// loopback): the kernel route goes via that gateway (one level of recursion).
+    Via {
+        /// The gateway on a connected network.
+        gateway: Ipv4Addr,
+        /// Outgoing interface.
+        ifindex: u32,
+    },
+    /// One of this node's own addresses.
+    Local,
+    /// No usable route to it.
+    Unreachable,
+}
+
+/// The kernel route `prefix` should have, `None` for none. `resolve` answers for every gateway
+/// of `state` (see [`super::monitor::gateways`]).
+pub fn desired_route(
+    prefix: Ipv4Net,
+    state: &PrefixState,
+    max_paths: usize,
+    mut resolve: impl FnMut(Ipv4Addr) -> Resolution,
+) -> Option<FibRoute> {
+    let paths = match state {
+        PrefixState::Withdrawn => return None,
+        PrefixState::Paths(p) => p,
+    };
+    // GoBGP never puts local and learned paths in one multipath set (Path.Compare ranks local
+    // first), so one local path means the best is ours.
+    if paths.iter().any(MonitorPath::is_local) {
+        return (prefix.prefix_len() != 0).then_some(FibRoute::Blackhole);
+    }
+    let mut hops: Vec<FibNextHop> = Vec::new();
+    for gw in super::monitor::gateways(paths) {
+        let hop = match resolve(gw) {
+            Resolution::Connected { ifindex } => FibNextHop {
+                gateway: IpAddr::V4(gw),
+                ifindex: Some(ifindex),
+            },
+            Resolution::Via { gateway, ifindex } => FibNextHop {
+                gateway: IpAddr::V4(gateway),
+                ifindex: Some(ifindex),
+            },
+            Resolution::Local | Resolution::Unreachable => continue,
+        };
+        if !hops.contains(&hop) {
+            hops.push(hop);
+        }
+    }
+    hops.truncate(max_paths.max(1));
+    if hops.is_empty() {
+        return None;
+    }
+    // The kernel keeps multipath next hops in the order given; sorted makes equal sets equal.
+    let sorted: BTreeSet<FibNextHop> = hops.into_iter().collect();
+    Some(FibRoute::Unicast(sorted.into_iter().collect()))
+}
+
+/// The routes the agent has installed, by prefix.
+pub type Installed = HashMap<Ipv4Net, FibRoute>;
+
+/// The kernel changes that take `installed` to `wanted` for the prefixes in `wanted` (other
+/// prefixes are untouched), and records them in `installed`. Unchanged routes send nothing; a
+/// prefix that should have no route is deleted only if we installed one.
+pub fn changes(
+    installed: &mut Installed,
+    wanted: impl IntoIterator<Item = (Ipv4Net, Option<FibRoute>)>,
+) -> Vec<FibChange> {
+    let mut out = Vec::new();
+    for (prefix, route) in wanted {
+        let net = IpNet::V4(prefix);
+        match route {
+            Some(route) => {
+                if installed.get(&prefix) != Some(&route) {
+                    installed.insert(prefix, route.clone());
+                    out.push(FibChange::Replace { prefix: net, route });
+                }
+            }
+            None => {
+                if installed.remove(&prefix).is_some() {
+                    out.push(FibChange::Delete { prefix: net });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn learned(prefix: &str, nh: &str) -> MonitorPath {
+        let a: IpAddr = nh.parse().unwrap_or_else(|e| panic!("{nh}: {e}"));
+        MonitorPath {
+            prefix: net(prefix),
+            next_hop: Some(a),
+            neighbor: Some(a),
+            withdrawal: false,
+        }
+    }
+
+    fn local(prefix: &str) -> MonitorPath {
+        MonitorPath {
+            prefix: net(prefix),
+            next_hop: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            neighbor: None,
+            withdrawal: false,
+        }
+    }
+
+    /// 10.0.0.1 on if 2, 10.0.0.3 on if 3, 10.0.0.0 is ours, 10.255.0.9 via 10.0.0.1.
+    fn lab(gw: Ipv4Addr) -> Resolution {
+        match gw.octets() {
+            [10, 0, 0, 1] => Resolution::Connected { ifindex: 2 },
+            [10, 0, 0, 3] => Resolution::Connected { ifindex: 3 },
+            [10, 0, 0, 0] => Resolution::Local,
+            [10, 255, 0, 9] => Resolution::Via {
+                gateway: Ipv4Addr::new(10, 0, 0, 1),
+                ifindex: 2,
+            },
+            _ => Resolution::Unreachable,
+        }
+    }
+
+    fn hop(gw: &str, ifindex: u32) -> FibNextHop {
+        FibNextHop {
+            gateway: gw.parse().unwrap_or_else(|e| panic!("{gw}: {e}")),
+            ifindex: Some(ifindex),
+        }
+    }
+
+    fn paths(p: Vec<MonitorPath>) -> PrefixState {
+        PrefixState::Paths(p)
+    }
+
+    #[test]
+    fn own_block_is_a_blackhole_but_own_default_is_not_installed() {
+        let b = "10.64.0.0/26";
+        assert_eq!(
+            desired_route(net(b), &paths(vec![local(b)]), 8, lab),
+            Some(FibRoute::Blackhole)
+        );
+        assert_eq!(
+            desired_route(net("0.0.0.0/0"), &paths(vec![local("0.0.0.0/0")]), 8, lab),
+            None
+        );
+    }
+
+    #[test]
+    fn learned_default_is_installed() {
+        let d = "0.0.0.0/0";
+        assert_eq!(
+            desired_route(net(d), &paths(vec![learned(d, "10.0.0.1")]), 8, lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.1", 2)]))
+        );
+    }
+
+    #[test]
+    fn multipath_set_becomes_one_sorted_ecmp_route() {
+        let p = "10.77.0.0/24";
+        let set = paths(vec![learned(p, "10.0.0.3"), learned(p, "10.0.0.1")]);
+        assert_eq!(
+            desired_route(net(p), &set, 8, lab),
+            Some(FibRoute::Unicast(vec![
+                hop("10.0.0.1", 2),
+                hop("10.0.0.3", 3)
+            ]))
+        );
+    }
+
+    #[test]
+    fn max_paths_keeps_gobgps_first_paths() {
+        let p = "10.77.0.0/24";
+        let set = paths(vec![learned(p, "10.0.0.3"), learned(p, "10.0.0.1")]);
+        assert_eq!(
+            desired_route(net(p), &set, 1, lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+        );
+    }
+
+    #[test]
+    fn next_hop_self_and_unreachable_are_skipped() {
+        let p = "10.77.0.0/24";
+        let set = paths(vec![learned(p, "10.0.0.0"), learned(p, "10.0.0.3")]);
+        assert_eq!(
+            desired_route(net(p), &set, 8, lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+        );
+        let only_self = paths(vec![learned(p, "10.0.0.0"), learned(p, "192.0.2.1")]);
+        assert_eq!(desired_route(net(p), &only_self, 8, lab), None);
+    }
+
+    #[test]
+    fn recursive_next_hop_goes_via_the_resolving_gateway_once() {
+        let p = "10.77.0.0/24";
+        // Two paths whose next hops resolve to the same gateway: one kernel next hop.
+        let set = paths(vec![learned(p, "10.255.0.9"), learned(p, "10.0.0.1")]);
+        assert_eq!(
+            desired_route(net(p), &set, 8, lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.1", 2)]))
+        );
+    }
+
+    #[test]
+    fn changes_replace_only_what_differs_and_delete_only_what_is_ours() {
+        let mut installed = Installed::new();
+        let a = net("10.64.0.0/26");
+        let b = net("10.77.0.0/24");
+        let via1 = FibRoute::Unicast(vec![hop("10.0.0.1", 2)]);
+        let c = changes(
+            &mut installed,
+            [(a, Some(FibRoute::Blackhole)), (b, Some(via1.clone()))],
+        );
+        assert_eq!(c.len(), 2);
+        // The same again: nothing to do; an unknown prefix withdrawn: nothing either.
+        let c = changes(
+            &mut installed,
+            [(a, Some(FibRoute::Blackhole)), (net("10.9.0.0/24"), None)],
+        );
+        assert!(c.is_empty(), "{c:?}");
+        // The ECMP set grows: one replace in place.
+        let both = FibRoute::Unicast(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]);
+        let c = changes(&mut installed, [(b, Some(both.clone()))]);
+        assert_eq!(
+            c,
+            [FibChange::Replace {
+                prefix: IpNet::V4(b),
+                route: both
+            }]
+        );
+        let c = changes(&mut installed, [(b, None)]);
+        assert_eq!(
+            c,
+            [FibChange::Delete {
+                prefix: IpNet::V4(b)
+            }]
+        );
+        assert_eq!(installed.len(), 1);
+        assert_eq!(installed.get(&a), Some(&FibRoute::Blackhole));
+    }
+
+    #[test]
+    fn withdrawn_prefix_has_no_route() {
+        assert_eq!(
+            desired_route(net("10.77.0.0/24"), &PrefixState::Withdrawn, 8, lab),
+            None
+        );
+    }
+}
