@@ -108,6 +108,8 @@ pub fn node_exports_check(plan: &Plan, events: &[WireEvent]) -> CheckResult {
         for (mine, _, _) in plan.links_of(&node.id) {
             owner_of_addr.insert(IpAddr::V4(mine.v4.addr()), &node.id);
         }
+        // Multihop sessions (route-reflector nodes) run between loopbacks.
+        owner_of_addr.insert(IpAddr::V4(node.loopback_v4), &node.id);
     }
     let mut announced: BTreeMap<Ipv4Net, BTreeSet<&NodeId>> = BTreeMap::new();
     let mut details = Vec::new();
