@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod interop;
+
 pub use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 /// Why a root-only case was not run.
