@@ -175,11 +175,6 @@ impl BundledSpeaker {
         Ok(self.sup.stop(grace)?)
     }
 
-    /// Whether the process still runs.
-    pub fn is_running(&mut self) -> bool {
-        self.sup.is_running()
-    }
-
     /// The daemon's log (stderr), for failure messages.
     pub fn log_path(&self) -> PathBuf {
         self.sup.dir().stderr_log("fabric-speaker")

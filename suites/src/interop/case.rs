@@ -18,6 +18,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -111,6 +112,7 @@ impl Case {
         let mut report = Report {
             case: self.name(),
             steps: Vec::new(),
+            logs: Vec::new(),
         };
         let outcome = scenario(&mut pair, self, &mut report);
         if outcome.is_err() || report.failed() {
@@ -150,6 +152,8 @@ pub struct Step {
 pub struct Report {
     pub case: String,
     pub steps: Vec<Step>,
+    /// The daemons' logs (shown when a step failed).
+    pub logs: Vec<PathBuf>,
 }
 
 impl Report {
@@ -191,6 +195,10 @@ impl fmt::Display for Report {
                 s.name,
                 s.elapsed.as_secs_f64()
             )?;
+        }
+        if self.failed() && !self.logs.is_empty() {
+            let logs: Vec<String> = self.logs.iter().map(|p| p.display().to_string()).collect();
+            writeln!(f, "  logs: {}", logs.join(", "))?;
         }
         Ok(())
     }
@@ -305,7 +313,6 @@ fn scenario(pair: &mut Pair, case: &Case, report: &mut Report) -> Result<()> {
         local: p_addr,
         remote: b_addr,
         local_other: p_other,
-        ifname: pair.peer_ifname().to_string(),
         local_as: PEER_AS,
         remote_as: BUNDLED_AS,
         router_id: PEER_ID,
@@ -322,6 +329,8 @@ fn scenario(pair: &mut Pair, case: &Case, report: &mut Report) -> Result<()> {
         &dut_dir.file(bundled::SOCKET),
     );
     let peer_dir = RunDir::at(pair.dir().join(format!("peer-{}", case.peer)));
+    // Until both run, the directories; then the daemons' own log files.
+    report.logs = vec![dut_dir.path().to_path_buf(), peer_dir.path().to_path_buf()];
     let (dut_ns, peer_ns) = (pair.dut_netns()?, pair.peer_netns()?);
 
     // The passive side first, so the active side's first connection finds a listener.
@@ -338,6 +347,7 @@ fn scenario(pair: &mut Pair, case: &Case, report: &mut Report) -> Result<()> {
             (p, d)
         }
     };
+    report.logs = peer.logs().into_iter().chain([dut.log_path()]).collect();
     report.push(
         "start",
         t,
@@ -368,19 +378,6 @@ fn scenario(pair: &mut Pair, case: &Case, report: &mut Report) -> Result<()> {
     }
     let pcap = pair.stop_capture()?;
     step_wire(&pcap, pair.link().id, b_addr, up, report);
-    if report.failed() {
-        let logs: Vec<String> = peer
-            .logs()
-            .into_iter()
-            .chain([dut.log_path()])
-            .map(|p| p.display().to_string())
-            .collect();
-        report.push(
-            "logs",
-            Instant::now(),
-            Outcome::NotRun(format!("read {}", logs.join(", "))),
-        );
-    }
     Ok(())
 }
 
@@ -445,33 +442,48 @@ fn step_routes(
         return (BTreeSet::new(), BTreeSet::new());
     }
     let t = Instant::now();
-    let mut last_peer = PeerRib::new();
-    let at_peer = wait_until(ROUTES_TIMEOUT, POLL, || match peer.routes_from_bundled() {
-        Ok(rib) => {
-            let r = rib_has(&rib, &b_all, BUNDLED_AS);
-            last_peer = rib;
-            Probe::from_result(r)
+    // Both directions in one wait: each side is looked at until it is complete, and a timeout
+    // reports each side's last observation.
+    let (mut last_peer, mut last_bundled) = (PeerRib::new(), PeerRib::new());
+    let mut at_peer: std::result::Result<(), String> = Err("not looked at yet".into());
+    let mut at_bundled: std::result::Result<(), String> = Err("not looked at yet".into());
+    let _ = wait_until(ROUTES_TIMEOUT, POLL, || {
+        if at_peer.is_err() {
+            at_peer = match peer.routes_from_bundled() {
+                Ok(rib) => {
+                    let r = rib_has(&rib, &b_all, BUNDLED_AS);
+                    last_peer = rib;
+                    r
+                }
+                Err(e) => Err(format!("{e:#}")),
+            };
         }
-        Err(e) => Probe::pending(format!("{e:#}")),
-    });
-    let mut last_bundled = PeerRib::new();
-    let at_bundled = wait_until(ROUTES_TIMEOUT, POLL, || match bundled_rib(dut) {
-        Ok(rib) => {
-            let r = rib_has(&rib, &p_all, PEER_AS);
-            last_bundled = rib;
-            Probe::from_result(r)
+        if at_bundled.is_err() {
+            at_bundled = match bundled_rib(dut) {
+                Ok(rib) => {
+                    let r = rib_has(&rib, &p_all, PEER_AS);
+                    last_bundled = rib;
+                    r
+                }
+                Err(e) => Err(format!("{e:#}")),
+            };
         }
-        Err(e) => Probe::pending(format!("{e:#}")),
+        if at_peer.is_ok() && at_bundled.is_ok() {
+            Probe::Done(())
+        } else {
+            Probe::pending("")
+        }
     });
+    let waited = t.elapsed();
     let mut problems = Vec::new();
     if let Err(e) = at_peer {
         problems.push(format!(
-            "the peer's RIB lacks the bundled speaker's routes: {e}"
+            "the peer's RIB lacks the bundled speaker's routes after {waited:.1?}: {e}"
         ));
     }
     if let Err(e) = at_bundled {
         problems.push(format!(
-            "the bundled speaker's Adj-RIB-In lacks the peer's routes: {e}"
+            "the bundled speaker's Adj-RIB-In lacks the peer's routes after {waited:.1?}: {e}"
         ));
     }
     let outcome = if problems.is_empty() {
@@ -787,12 +799,14 @@ mod tests {
         let mut r = Report {
             case: "x".into(),
             steps: Vec::new(),
+            logs: vec![PathBuf::from("/x/bird.log")],
         };
         r.push("a", Instant::now(), Outcome::Pass("ok".into()));
         assert!(!r.failed());
         r.push("b", Instant::now(), Outcome::NotRun("why".into()));
         assert!(r.failed());
         assert!(r.to_string().contains("[not run] b"));
+        assert!(r.to_string().contains("logs: /x/bird.log"));
         assert!(r.passed("a") && !r.passed("b"));
     }
 

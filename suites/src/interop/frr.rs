@@ -346,7 +346,6 @@ mod tests {
             local: addr("fd00:0:0:1::1"),
             remote: addr("fd00:0:0:1::"),
             local_other: addr("10.0.0.1"),
-            ifname: "e0".into(),
             local_as: Asn(4_200_000_002),
             remote_as: Asn(4_200_000_001),
             router_id: "10.255.0.2".parse().unwrap_or_else(|e| panic!("{e}")),

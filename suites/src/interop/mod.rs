@@ -165,8 +165,6 @@ pub struct PeerSetup {
     /// The peer's other-family address on the link (the IPv4 next hop it can use for IPv4 routes
     /// over an IPv6 session, or the IPv6 one over an IPv4 session).
     pub local_other: IpAddr,
-    /// The peer's interface on the link.
-    pub ifname: String,
     pub local_as: Asn,
     pub remote_as: Asn,
     pub router_id: Ipv4Addr,

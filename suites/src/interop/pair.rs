@@ -114,11 +114,6 @@ impl Pair {
         }
     }
 
-    /// The peer's interface name.
-    pub fn peer_ifname(&self) -> &str {
-        &self.link.b.ifname
-    }
-
     /// Stops the capture and returns the pcapng file of the link.
     pub fn stop_capture(&mut self) -> Result<PathBuf> {
         let capture = self

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -196,11 +195,6 @@ pub fn missing(kind: PeerKind) -> Option<String> {
                 format!("{kind} needs `{bin}`, which is not installed (apt-get install {pkg})")
             })
     })
-}
-
-/// Parses an address the way daemons print it, IPv4-mapped IPv6 included.
-pub fn parse_addr(s: &str) -> Option<IpAddr> {
-    s.trim().parse().ok()
 }
 
 #[cfg(test)]
