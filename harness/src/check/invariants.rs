@@ -35,7 +35,8 @@ pub fn fib_check(expected: &ExpectedFibs, actual: &BTreeMap<NodeId, NodeFib>) ->
     )
 }
 
-/// Blackhole routes exist exactly for each node's own blocks (invariant 4), and nowhere else.
+/// Blackhole routes exist exactly for each node's own blocks (invariant 4) and the prefixes a
+/// node originates, and nowhere else.
 pub fn blackholes_check(plan: &Plan, actual: &BTreeMap<NodeId, NodeFib>) -> CheckResult {
     let mut details = Vec::new();
     let mut count = 0usize;
@@ -48,14 +49,20 @@ pub fn blackholes_check(plan: &Plan, actual: &BTreeMap<NodeId, NodeFib>) -> Chec
             .filter(|r| r.kind == RouteKind::Blackhole)
             .map(|r| r.prefix)
             .collect();
-        let want: BTreeSet<IpNet> = node.blocks.iter().map(|b| IpNet::V4(*b)).collect();
+        // Calico blackholes its blocks; an external peer blackholes what it originates.
+        let want: BTreeSet<IpNet> = node
+            .blocks
+            .iter()
+            .chain(&node.originates)
+            .map(|b| IpNet::V4(*b))
+            .collect();
         count += have.len();
         for missing in want.difference(&have) {
             details.push(format!("{}: no blackhole for its block {missing}", node.id));
         }
         for extra in have.difference(&want) {
             details.push(format!(
-                "{}: blackhole for {extra}, which is not one of its blocks",
+                "{}: blackhole for {extra}, which it does not own",
                 node.id
             ));
         }
