@@ -3,7 +3,9 @@
 //! 1. `session`: Established, and the peer's CLI shows 4-octet AS, IPv4 and IPv6 unicast,
 //!    graceful restart and route refresh negotiated (the bundled speaker's view must agree);
 //! 2. `routes`: each side's IPv4 and IPv6 prefixes in the other's RIB, with the originator's
-//!    4-octet AS as the whole AS_PATH;
+//!    4-octet AS as the whole AS_PATH, and at the peer with a usable next hop (the bundled
+//!    speaker's link address of the route's family; IPv6 over RFC 8950 for IPv4 routes on an
+//!    IPv6 session);
 //! 3. `withdraw-bundled` / `withdraw-peer`: prefixes withdrawn on one side leave the other's
 //!    RIB, the rest stays;
 //! 4. `shutdown`: SIGTERM to the bundled speaker; it exits within the grace period and the
@@ -254,33 +256,85 @@ fn bundled_missing(n: &NeighborStatus) -> Vec<String> {
     m
 }
 
-/// Whether `rib` holds every one of `want` with `origin` as its whole AS_PATH; the observation
-/// names what is missing or wrong.
-fn rib_has(rib: &PeerRib, want: &[IpNet], origin: Asn) -> std::result::Result<(), String> {
+/// The next hops the bundled speaker may announce on the link: its own addresses there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextHops {
+    /// The bundled speaker's IPv4 address on the link.
+    pub v4: IpAddr,
+    /// The bundled speaker's IPv6 address on the link.
+    pub v6: IpAddr,
+    /// The session's transport.
+    pub transport: Transport,
+}
+
+impl NextHops {
+    /// Acceptable next hops for `prefix`: for IPv4 the IPv4 address (RFC 4271 §5.1.3), or over
+    /// an IPv6 session the IPv6 one (RFC 8950 extended next hop); for IPv6 the global IPv6
+    /// address (RFC 2545 §3) — an IPv4-mapped address is not one.
+    pub fn allowed(&self, prefix: &IpNet) -> Vec<IpAddr> {
+        match (prefix, self.transport) {
+            (IpNet::V4(_), Transport::V4) => vec![self.v4],
+            (IpNet::V4(_), Transport::V6) => vec![self.v4, self.v6],
+            (IpNet::V6(_), _) => vec![self.v6],
+        }
+    }
+
+    /// Whether the next hop text a daemon shows (one or more addresses, e.g. a global and a
+    /// link-local) names an acceptable next hop for `prefix`.
+    pub fn accepts(&self, prefix: &IpNet, shown: &str) -> bool {
+        let allowed = self.allowed(prefix);
+        shown
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter_map(|t| t.parse::<IpAddr>().ok())
+            .any(|a| allowed.contains(&a))
+    }
+}
+
+/// Whether `rib` holds every one of `want` with `origin` as its whole AS_PATH (and, when
+/// `next_hops` is given, an acceptable next hop); the observation names what is missing or
+/// wrong.
+fn rib_has(
+    rib: &PeerRib,
+    want: &[IpNet],
+    origin: Asn,
+    next_hops: Option<&NextHops>,
+) -> std::result::Result<(), String> {
     let missing: Vec<IpNet> = want
         .iter()
         .filter(|p| !rib.contains_key(p))
         .copied()
         .collect();
-    let wrong: Vec<String> = want
-        .iter()
-        .filter_map(|p| rib.get(p).map(|r| (p, r)))
+    let present = || want.iter().filter_map(|p| rib.get(p).map(|r| (p, r)));
+    let wrong_path: Vec<String> = present()
         .filter(|(_, r)| r.as_path != [origin.0])
         .map(|(p, r)| format!("{p} {r}"))
         .collect();
-    if missing.is_empty() && wrong.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "missing {}{}",
-            list(&missing),
-            if wrong.is_empty() {
-                String::new()
-            } else {
-                format!("; AS_PATH is not [{origin}]: {}", wrong.join(", "))
-            }
-        ))
+    let wrong_nh: Vec<String> = next_hops
+        .map(|nh| {
+            present()
+                .filter(|(p, r)| !nh.accepts(p, &r.next_hop))
+                .map(|(p, r)| {
+                    let allowed: Vec<String> =
+                        nh.allowed(p).iter().map(ToString::to_string).collect();
+                    format!("{p} via {} (want {})", r.next_hop, allowed.join(" or "))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if missing.is_empty() && wrong_path.is_empty() && wrong_nh.is_empty() {
+        return Ok(());
     }
+    let mut parts = vec![format!("missing {}", list(&missing))];
+    if !wrong_path.is_empty() {
+        parts.push(format!(
+            "AS_PATH is not [{origin}]: {}",
+            wrong_path.join(", ")
+        ));
+    }
+    if !wrong_nh.is_empty() {
+        parts.push(format!("unusable next hop: {}", wrong_nh.join(", ")));
+    }
+    Err(parts.join("; "))
 }
 
 /// The bundled speaker's Adj-RIB-In as a [`PeerRib`] (AS_PATH parsed from its text).
@@ -355,7 +409,12 @@ fn scenario(pair: &mut Pair, case: &Case, report: &mut Report) -> Result<()> {
     );
 
     let up = step_session(peer.as_ref(), &dut, report);
-    let (seen_at_peer, seen_at_bundled) = step_routes(peer.as_ref(), &dut, up, report);
+    let next_hops = NextHops {
+        v4: pair.addresses(Transport::V4).0,
+        v6: pair.addresses(Transport::V6).0,
+        transport: case.transport,
+    };
+    let (seen_at_peer, seen_at_bundled) = step_routes(peer.as_ref(), &dut, &next_hops, up, report);
     step_withdraw_bundled(
         peer.as_ref(),
         &dut,
@@ -428,6 +487,7 @@ fn step_session(peer: &dyn PeerDaemon, dut: &BundledSpeaker, report: &mut Report
 fn step_routes(
     peer: &dyn PeerDaemon,
     dut: &BundledSpeaker,
+    next_hops: &NextHops,
     up: bool,
     report: &mut Report,
 ) -> (BTreeSet<IpNet>, BTreeSet<IpNet>) {
@@ -451,7 +511,7 @@ fn step_routes(
         if at_peer.is_err() {
             at_peer = match peer.routes_from_bundled() {
                 Ok(rib) => {
-                    let r = rib_has(&rib, &b_all, BUNDLED_AS);
+                    let r = rib_has(&rib, &b_all, BUNDLED_AS, Some(next_hops));
                     last_peer = rib;
                     r
                 }
@@ -461,7 +521,7 @@ fn step_routes(
         if at_bundled.is_err() {
             at_bundled = match bundled_rib(dut) {
                 Ok(rib) => {
-                    let r = rib_has(&rib, &p_all, PEER_AS);
+                    let r = rib_has(&rib, &p_all, PEER_AS, None);
                     last_bundled = rib;
                     r
                 }
@@ -766,6 +826,10 @@ mod tests {
         s.parse().unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn a(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn rib_check_names_missing_and_wrong_paths() {
         let mut rib = PeerRib::new();
@@ -788,10 +852,50 @@ mod tests {
             n("2001:db8:100::/48"),
             n("198.51.101.0/24"),
         ];
-        let e = rib_has(&rib, &want, BUNDLED_AS).err().unwrap_or_default();
+        let e = rib_has(&rib, &want, BUNDLED_AS, None)
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("missing [198.51.101.0/24]"), "{e}");
         assert!(e.contains("2001:db8:100::/48 as-path [23456]"), "{e}");
-        assert!(rib_has(&rib, &want[..1], BUNDLED_AS).is_ok());
+        assert!(rib_has(&rib, &want[..1], BUNDLED_AS, None).is_ok());
+        let nh = NextHops {
+            v4: a("10.0.0.0"),
+            v6: a("fd00:0:0:1::"),
+            transport: Transport::V4,
+        };
+        assert!(rib_has(&rib, &want[..1], BUNDLED_AS, Some(&nh)).is_ok());
+        rib.insert(
+            n("198.51.101.0/24"),
+            PeerRoute {
+                as_path: vec![4_200_000_001],
+                next_hop: "10.0.0.9".into(),
+            },
+        );
+        let e = rib_has(&rib, &want[2..], BUNDLED_AS, Some(&nh))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("unusable next hop: 198.51.101.0/24 via 10.0.0.9 (want 10.0.0.0)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn next_hops_follow_the_family_and_transport() {
+        let mut nh = NextHops {
+            v4: a("10.0.0.0"),
+            v6: a("fd00:0:0:1::"),
+            transport: Transport::V4,
+        };
+        let (v4, v6) = (n("198.51.100.0/24"), n("2001:db8:100::/48"));
+        assert!(nh.accepts(&v4, "10.0.0.0"));
+        assert!(!nh.accepts(&v4, "fd00:0:0:1::"));
+        assert!(nh.accepts(&v6, "fd00:0:0:1:: fe80::1"));
+        // An IPv4-mapped next hop for an IPv6 route is not a global IPv6 address.
+        assert!(!nh.accepts(&v6, "::ffff:10.0.0.0"));
+        assert!(!nh.accepts(&v6, ""));
+        nh.transport = Transport::V6;
+        assert!(nh.accepts(&v4, "fd00:0:0:1::"));
     }
 
     #[test]
