@@ -169,3 +169,127 @@ pub fn node_exports_check(plan: &Plan, events: &[WireEvent]) -> CheckResult {
         details,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use fabric_bgp_wire::{AsPath, Asn, Ipv4Nlri, Update};
+
+    use super::*;
+    use crate::capture::WireBody;
+    use crate::fib::{FibRoute, NextHop};
+    use crate::topology::{parse, LinkId};
+
+    const FABRIC: &str = "design: as-per-rack\nspines: 1\nracks:\n  - { nodes: 2 }\n  - { nodes: 1 }\npods-per-node: 1\n";
+
+    fn plan() -> Plan {
+        parse(FABRIC, "t.yaml").expect("plan")
+    }
+
+    fn blackholes(plan: &Plan) -> BTreeMap<NodeId, NodeFib> {
+        plan.nodes
+            .iter()
+            .map(|n| {
+                let mut fib = NodeFib::new();
+                for b in &n.blocks {
+                    fib.insert(FibRoute::new(IpNet::V4(*b), RouteKind::Blackhole));
+                }
+                (n.id.clone(), fib)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blackholes_exactly_for_owned_blocks() {
+        let plan = plan();
+        let mut fibs = blackholes(&plan);
+        assert!(blackholes_check(&plan, &fibs).passed());
+        // A node that blackholes another node's block, and one that lost its own.
+        let r1n1 = NodeId::from("r1n1");
+        let r1n2 = NodeId::from("r1n2");
+        let other = plan.node(&r1n2).expect("r1n2").blocks[0];
+        fibs.get_mut(&r1n1)
+            .expect("fib")
+            .insert(FibRoute::new(IpNet::V4(other), RouteKind::Blackhole));
+        fibs.get_mut(&r1n2).expect("fib").remove(&IpNet::V4(other));
+        let c = blackholes_check(&plan, &fibs);
+        assert!(c.failed());
+        assert_eq!(c.details.len(), 2, "{:?}", c.details);
+        assert!(c
+            .details
+            .iter()
+            .any(|d| d.starts_with("r1n1: blackhole for")));
+        assert!(c
+            .details
+            .iter()
+            .any(|d| d.starts_with("r1n2: no blackhole")));
+        // A unicast route is not a blackhole.
+        let via = RouteKind::unicast([NextHop::via("10.0.0.1".parse().expect("ip"), "e0")]);
+        fibs.get_mut(&r1n2)
+            .expect("fib")
+            .insert(FibRoute::new(IpNet::V4(other), via));
+        assert!(blackholes_check(&plan, &fibs).failed());
+    }
+
+    fn update_from(plan: &Plan, node: &str, prefixes: &[Ipv4Net]) -> WireEvent {
+        let id = NodeId::from(node);
+        let (mine, far, link) = plan.links_of(&id).next().expect("a link");
+        let mut update = Update::default();
+        update.attributes.as_path = Some(AsPath::from_sequence(vec![Asn(65000)]));
+        update.nlri = prefixes.iter().map(|p| Ipv4Nlri::from(*p)).collect();
+        WireEvent {
+            ts: Duration::from_secs(1),
+            link: LinkId(link.id.0),
+            conn: 0,
+            src: SocketAddr::new(IpAddr::V4(mine.v4.addr()), 40000),
+            dst: SocketAddr::new(IpAddr::V4(far.v4.addr()), 179),
+            msg_type: None,
+            len: 0,
+            body: WireBody::Message {
+                message: Box::new(Message::Update(update)),
+                non_fatal: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn nodes_announce_only_their_blocks_each_once() {
+        let plan = plan();
+        let mut events: Vec<WireEvent> = plan
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Node)
+            .map(|n| update_from(&plan, n.id.as_str(), &n.blocks))
+            .collect();
+        let ok = node_exports_check(&plan, &events);
+        assert!(ok.passed(), "{:?}", ok.details);
+
+        // r1n1 also announces r1n2's block and a default route: both are reported.
+        let stolen = plan.node(&NodeId::from("r1n2")).expect("r1n2").blocks[0];
+        let default: Ipv4Net = "0.0.0.0/0".parse().expect("net");
+        events.push(update_from(&plan, "r1n1", &[stolen, default]));
+        let bad = node_exports_check(&plan, &events);
+        assert!(bad.failed());
+        assert!(bad
+            .details
+            .iter()
+            .any(|d| d.contains("announced a default route")));
+        assert!(bad
+            .details
+            .iter()
+            .any(|d| d.contains("outside its own blocks")));
+        assert!(bad
+            .details
+            .iter()
+            .any(|d| d.contains(&format!("block {stolen} of r1n2 announced by r1n1, r1n2"))));
+
+        // A node that never announces its block.
+        let silent = node_exports_check(&plan, &events[1..]);
+        assert!(silent
+            .details
+            .iter()
+            .any(|d| d.contains("was never announced")));
+    }
+}
