@@ -227,6 +227,15 @@ fn show(route: &FibRoute) -> String {
     }
 }
 
+/// One log line, stamped with the unix time (as the supervisor's log headers) so that kernel
+/// changes can be lined up with captures and daemon logs.
 fn log(msg: std::fmt::Arguments<'_>) {
-    println!("gobgp-fib: {msg}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    println!(
+        "{}.{:03} gobgp-fib: {msg}",
+        now.as_secs(),
+        now.subsec_millis()
+    );
 }

@@ -20,25 +20,30 @@ use ipnet::{IpNet, Ipv4Net};
 use super::monitor::{MonitorPath, PrefixState};
 
 /// How the kernel reaches a BGP next hop (see `kernel::resolution`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
     /// On a connected network of interface `ifindex`.
     Connected {
         /// Outgoing interface.
         ifindex: u32,
     },
-    /// Through a route that has a gateway of its own (e.g. a static route to a peer's
-    /// loopback): the kernel route goes via that gateway (one level of recursion).
-    Via {
-        /// The gateway on a connected network.
-        gateway: Ipv4Addr,
-        /// Outgoing interface.
-        ifindex: u32,
-    },
+    /// Through a route that has gateways of its own (e.g. a static route to a peer's loopback,
+    /// ECMP over a rack's two ToRs): the kernel route goes via those gateways (one level of
+    /// recursion, as BIRD's `gateway recursive`).
+    Via(Vec<Gateway>),
     /// One of this node's own addresses.
     Local,
     /// No usable route to it.
     Unreachable,
+}
+
+/// A gateway on a connected network and the interface it is reached through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gateway {
+    /// The gateway.
+    pub addr: Ipv4Addr,
+    /// Outgoing interface.
+    pub ifindex: u32,
 }
 
 /// The kernel route `prefix` should have, `None` for none. `resolve` answers for every gateway
@@ -60,19 +65,19 @@ pub fn desired_route(
     }
     let mut hops: Vec<FibNextHop> = Vec::new();
     for gw in super::monitor::gateways(paths) {
-        let hop = match resolve(gw) {
-            Resolution::Connected { ifindex } => FibNextHop {
-                gateway: IpAddr::V4(gw),
-                ifindex: Some(ifindex),
-            },
-            Resolution::Via { gateway, ifindex } => FibNextHop {
-                gateway: IpAddr::V4(gateway),
-                ifindex: Some(ifindex),
-            },
+        let resolved = match resolve(gw) {
+            Resolution::Connected { ifindex } => vec![Gateway { addr: gw, ifindex }],
+            Resolution::Via(gateways) => gateways,
             Resolution::Local | Resolution::Unreachable => continue,
         };
-        if !hops.contains(&hop) {
-            hops.push(hop);
+        for g in resolved {
+            let hop = FibNextHop {
+                gateway: IpAddr::V4(g.addr),
+                ifindex: Some(g.ifindex),
+            };
+            if !hops.contains(&hop) {
+                hops.push(hop);
+            }
         }
     }
     hops.truncate(max_paths.max(1));
@@ -141,16 +146,23 @@ mod tests {
         }
     }
 
-    /// 10.0.0.1 on if 2, 10.0.0.3 on if 3, 10.0.0.0 is ours, 10.255.0.9 via 10.0.0.1.
+    /// 10.0.0.1 on if 2, 10.0.0.3 on if 3, 10.0.0.0 is ours, 10.255.0.9 via 10.0.0.1,
+    /// 10.255.0.7 via 10.0.0.1 and 10.0.0.3 (a static ECMP route).
     fn lab(gw: Ipv4Addr) -> Resolution {
+        let g1 = Gateway {
+            addr: Ipv4Addr::new(10, 0, 0, 1),
+            ifindex: 2,
+        };
+        let g3 = Gateway {
+            addr: Ipv4Addr::new(10, 0, 0, 3),
+            ifindex: 3,
+        };
         match gw.octets() {
             [10, 0, 0, 1] => Resolution::Connected { ifindex: 2 },
             [10, 0, 0, 3] => Resolution::Connected { ifindex: 3 },
             [10, 0, 0, 0] => Resolution::Local,
-            [10, 255, 0, 9] => Resolution::Via {
-                gateway: Ipv4Addr::new(10, 0, 0, 1),
-                ifindex: 2,
-            },
+            [10, 255, 0, 9] => Resolution::Via(vec![g1]),
+            [10, 255, 0, 7] => Resolution::Via(vec![g3, g1]),
             _ => Resolution::Unreachable,
         }
     }
@@ -270,6 +282,23 @@ mod tests {
         );
         assert_eq!(installed.len(), 1);
         assert_eq!(installed.get(&a), Some(&FibRoute::Blackhole));
+    }
+
+    #[test]
+    fn next_hop_behind_a_static_ecmp_route_gets_both_gateways() {
+        let p = "10.64.16.64/26";
+        let set = paths(vec![learned(p, "10.255.0.7")]);
+        assert_eq!(
+            desired_route(net(p), &set, 8, lab),
+            Some(FibRoute::Unicast(vec![
+                hop("10.0.0.1", 2),
+                hop("10.0.0.3", 3)
+            ]))
+        );
+        assert_eq!(
+            desired_route(net(p), &set, 1, lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+        );
     }
 
     #[test]

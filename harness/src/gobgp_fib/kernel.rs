@@ -24,7 +24,7 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::Handle;
 
-use super::compute::Resolution;
+use super::compute::{Gateway, Resolution};
 
 /// The kernel FIB of the agent's own namespace, with a next-hop cache.
 #[derive(Debug)]
@@ -91,7 +91,7 @@ impl Kernel {
     pub(crate) fn resolution(&self, gw: Ipv4Addr) -> Resolution {
         self.cache
             .get(&gw)
-            .copied()
+            .cloned()
             .unwrap_or(Resolution::Unreachable)
     }
 
@@ -147,22 +147,33 @@ pub(crate) fn resolution(msg: &RouteMessage, own_protocol: u8) -> Resolution {
         _ => None,
     });
     let gateway = msg.attributes.iter().find_map(ipv4_gateway);
-    // A multipath route: its first next hop (enough for the lab's static stand-ins).
-    let first_hop = msg.attributes.iter().find_map(|a| match a {
-        RouteAttribute::MultiPath(hops) => hops.first().map(|h| {
-            (
-                h.interface_index,
-                h.attributes.iter().find_map(ipv4_gateway),
-            )
-        }),
+    let multipath = msg.attributes.iter().find_map(|a| match a {
+        RouteAttribute::MultiPath(hops) => Some(hops),
         _ => None,
     });
-    match (oif, gateway, first_hop) {
-        (Some(ifindex), None, _) => Resolution::Connected { ifindex },
-        (Some(ifindex), Some(gateway), _) | (None, _, Some((ifindex, Some(gateway)))) => {
-            Resolution::Via { gateway, ifindex }
+    match (oif, gateway, multipath) {
+        (Some(ifindex), None, None) => Resolution::Connected { ifindex },
+        (Some(ifindex), Some(addr), _) => Resolution::Via(vec![Gateway { addr, ifindex }]),
+        (_, _, Some(hops)) => {
+            // A multipath route (a rack's two ToRs): every hop with a gateway.
+            let gateways: Vec<Gateway> = hops
+                .iter()
+                .filter_map(|h| {
+                    h.attributes
+                        .iter()
+                        .find_map(ipv4_gateway)
+                        .map(|addr| Gateway {
+                            addr,
+                            ifindex: h.interface_index,
+                        })
+                })
+                .collect();
+            if gateways.is_empty() {
+                Resolution::Unreachable
+            } else {
+                Resolution::Via(gateways)
+            }
         }
-        (None, _, Some((ifindex, None))) if ifindex != 0 => Resolution::Connected { ifindex },
         _ => Resolution::Unreachable,
     }
 }
@@ -227,27 +238,31 @@ mod tests {
             RouteProtocol::Static,
             vec![gw("10.0.0.1"), RouteAttribute::Oif(2)],
         );
+        let g = |a: [u8; 4], ifindex| Gateway {
+            addr: Ipv4Addr::from(a),
+            ifindex,
+        };
         assert_eq!(
             resolution(&m, OURS),
-            Resolution::Via {
-                gateway: Ipv4Addr::new(10, 0, 0, 1),
-                ifindex: 2
-            }
+            Resolution::Via(vec![g([10, 0, 0, 1], 2)])
         );
-        let mut hop = RouteNextHop::default();
-        hop.interface_index = 3;
-        hop.attributes.push(gw("10.0.0.5"));
+        let hop = |ifindex, via: &str| {
+            let mut h = RouteNextHop::default();
+            h.interface_index = ifindex;
+            h.attributes.push(gw(via));
+            h
+        };
         let ecmp = answer(
             RouteType::Unicast,
             RouteProtocol::Static,
-            vec![RouteAttribute::MultiPath(vec![hop])],
+            vec![RouteAttribute::MultiPath(vec![
+                hop(3, "10.0.0.5"),
+                hop(4, "10.0.0.7"),
+            ])],
         );
         assert_eq!(
             resolution(&ecmp, OURS),
-            Resolution::Via {
-                gateway: Ipv4Addr::new(10, 0, 0, 5),
-                ifindex: 3
-            }
+            Resolution::Via(vec![g([10, 0, 0, 5], 3), g([10, 0, 0, 7], 4)])
         );
     }
 
