@@ -69,10 +69,15 @@ impl ProbeConfig {
     }
 }
 
+/// A sender thread: every send time, in sequence order.
+type SenderThread = JoinHandle<Result<Vec<Duration>, String>>;
+/// A receiver thread: `(sequence, arrival)` in arrival order.
+type ReceiverThread = JoinHandle<Result<Vec<(u64, Duration)>, String>>;
+
 struct FlowThreads {
     spec: FlowSpec,
-    sender: JoinHandle<Result<Vec<Duration>, String>>,
-    receiver: JoinHandle<Result<Vec<(u64, Duration)>, String>>,
+    sender: SenderThread,
+    receiver: ReceiverThread,
 }
 
 /// A running probe.
@@ -195,7 +200,7 @@ fn spawn_receiver(
     stop: Arc<AtomicBool>,
     sender_done: Arc<AtomicBool>,
     bound: std::sync::mpsc::Sender<Result<(), String>>,
-) -> Result<JoinHandle<Result<Vec<(u64, Duration)>, String>>, RestartError> {
+) -> Result<ReceiverThread, RestartError> {
     std::thread::Builder::new()
         .name(format!("probe-rx-{}", f.id))
         .spawn(move || {
@@ -264,7 +269,7 @@ fn spawn_sender(
     config: ProbeConfig,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
-) -> Result<JoinHandle<Result<Vec<Duration>, String>>, RestartError> {
+) -> Result<SenderThread, RestartError> {
     std::thread::Builder::new()
         .name(format!("probe-tx-{}", f.id))
         .spawn(move || {
