@@ -324,7 +324,10 @@ fn rib_has(
     if missing.is_empty() && wrong_path.is_empty() && wrong_nh.is_empty() {
         return Ok(());
     }
-    let mut parts = vec![format!("missing {}", list(&missing))];
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", list(&missing)));
+    }
     if !wrong_path.is_empty() {
         parts.push(format!(
             "AS_PATH is not [{origin}]: {}",
