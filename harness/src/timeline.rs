@@ -348,10 +348,7 @@ mod tests {
             node: (!node.is_empty()).then(|| NodeId::from(node)),
             peer: None,
             link: None,
-            prefixes: prefix
-                .and_then(|p| p.parse().ok())
-                .into_iter()
-                .collect(),
+            prefixes: prefix.and_then(|p| p.parse().ok()).into_iter().collect(),
             text: format!("{kind} at {ts}"),
         }
     }

@@ -98,7 +98,10 @@ pub fn default_bundle_root() -> PathBuf {
 
 /// UTC `YYYYmmddTHHMMSSZ` (Howard Hinnant's civil-from-days, to avoid a date crate).
 fn timestamp(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -133,7 +136,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), BundleError> {
         return Ok(());
     }
     fs::create_dir_all(to).map_err(io_err(format!("failed to create {}", to.display())))?;
-    let entries = fs::read_dir(from).map_err(io_err(format!("failed to list {}", from.display())))?;
+    let entries =
+        fs::read_dir(from).map_err(io_err(format!("failed to list {}", from.display())))?;
     for e in entries.flatten() {
         let Ok(ft) = e.file_type() else { continue };
         let dst = to.join(e.file_name());
@@ -175,7 +179,10 @@ pub fn write_bundle(root: &Path, input: &BundleInput<'_>) -> Result<WrittenBundl
     let manifest = Manifest {
         format: BUNDLE_FORMAT,
         fabriclab_version: env!("CARGO_PKG_VERSION").to_string(),
-        created: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        created: now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         lab: input.report.lab.clone(),
         plan: input.report.plan.clone(),
         verdict: input.report.verdict,
@@ -207,7 +214,8 @@ pub fn write_bundle(root: &Path, input: &BundleInput<'_>) -> Result<WrittenBundl
 }
 
 fn write_tarball(dir: &Path, name: &str, out: &Path) -> Result<(), BundleError> {
-    let file = fs::File::create(out).map_err(io_err(format!("failed to create {}", out.display())))?;
+    let file =
+        fs::File::create(out).map_err(io_err(format!("failed to create {}", out.display())))?;
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     tar.follow_symlinks(false);
@@ -238,7 +246,11 @@ impl OpenBundle {
 
     /// The bundled scenario file, if the run had one.
     pub fn scenario(&self) -> Option<PathBuf> {
-        self.manifest.options.scenario.as_ref().map(|s| self.dir.join(s))
+        self.manifest
+            .options
+            .scenario
+            .as_ref()
+            .map(|s| self.dir.join(s))
     }
 
     /// The bundled report.
@@ -323,8 +335,8 @@ mod tests {
         let dst = tempfile::tempdir().expect("tmp");
         fs::create_dir_all(src.path().join("a/b")).expect("mkdir");
         fs::write(src.path().join("a/b/log"), "x").expect("write");
-        let _sock = std::os::unix::net::UnixListener::bind(src.path().join("a/ctl.sock"))
-            .expect("bind");
+        let _sock =
+            std::os::unix::net::UnixListener::bind(src.path().join("a/ctl.sock")).expect("bind");
         copy_tree(src.path(), &dst.path().join("out")).expect("copy");
         assert!(dst.path().join("out/a/b/log").is_file());
         assert!(!dst.path().join("out/a/ctl.sock").exists());

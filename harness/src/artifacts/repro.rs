@@ -32,7 +32,8 @@ pub fn repro_options(b: &OpenBundle) -> Result<(RunOptions, Option<Scenario>), B
     opts.ping_timeout = std::time::Duration::from_millis(o.ping_timeout_ms);
     let scenario = match b.scenario() {
         Some(p) => Some(
-            Scenario::load(&p).map_err(|e| BundleError::Invalid(format!("bundled scenario: {e}")))?,
+            Scenario::load(&p)
+                .map_err(|e| BundleError::Invalid(format!("bundled scenario: {e}")))?,
         ),
         None => None,
     };

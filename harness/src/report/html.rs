@@ -344,7 +344,10 @@ fn timeline_svg(plan: &Plan, timeline: &[TimelineEvent]) -> String {
                 );
             }
             _ => {
-                let color = if matches!(e.kind.as_str(), "not-converged" | "link-down" | "daemon-killed") {
+                let color = if matches!(
+                    e.kind.as_str(),
+                    "not-converged" | "link-down" | "daemon-killed"
+                ) {
                     RED
                 } else if e.kind == "daemon-started" {
                     GREY
@@ -415,6 +418,10 @@ mod tests {
         // r1n1's FIB differs: its box and its diff rows are there.
         assert!(html.contains("r1n1</td>"));
         assert!(html.contains(&format!("stroke=\"{RED}\" stroke-width=\"2.6\"")));
-        assert!(!html.contains("http://") || html.matches("http://").count() == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
+        assert!(
+            !html.contains("http://")
+                || html.matches("http://").count()
+                    == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+        );
     }
 }

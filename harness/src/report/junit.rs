@@ -39,11 +39,7 @@ pub fn junit_xml(report: &RunReport) -> String {
         ("topology", report.topology.display().to_string()),
         ("version", report.version.clone()),
     ] {
-        let _ = writeln!(
-            s,
-            "      <property name=\"{k}\" value=\"{}\"/>",
-            escape(&v)
-        );
+        let _ = writeln!(s, "      <property name=\"{k}\" value=\"{}\"/>", escape(&v));
     }
     let _ = writeln!(s, "    </properties>");
     for c in &report.checks {

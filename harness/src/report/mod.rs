@@ -3,8 +3,10 @@
 
 mod html;
 mod junit;
+mod png;
 mod xml;
 
 pub use html::html_report;
 pub use junit::junit_xml;
+pub use png::distinct_colours;
 pub use xml::escape;

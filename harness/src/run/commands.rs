@@ -70,11 +70,9 @@ pub fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // A temporary artifacts directory is gone once bundled (or not needed); an explicit one
     // stays.
-    if opts.artifacts.is_none() {
-        if bundle.is_some() || !failed {
-            let _ = std::fs::remove_dir_all(&evidence.artifacts);
-            report.artifacts = bundle.as_ref().map(|b| b.dir.clone());
-        }
+    if opts.artifacts.is_none() && (bundle.is_some() || !failed) {
+        let _ = std::fs::remove_dir_all(&evidence.artifacts);
+        report.artifacts = bundle.as_ref().map(|b| b.dir.clone());
     }
     print!("{}", report.render());
     if let Some(b) = &bundle {
@@ -139,7 +137,12 @@ pub fn cmd_repro(a: ReproArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Ok(run_error_code(&e)),
         };
         for c in &checks {
-            println!("  {:<8} {:<22} {}", format!("{:?}", c.status), c.name, c.summary);
+            println!(
+                "  {:<8} {:<22} {}",
+                format!("{:?}", c.status),
+                c.name,
+                c.summary
+            );
         }
         let outcome = ReproOutcome::compare(&m.failing_checks, &checks);
         println!("{}", outcome.render());

@@ -165,6 +165,12 @@ impl ConvergenceWatch {
                                 return;
                             }
                             expected = exp_rx.borrow_and_update().clone();
+                            // Re-read the FIB: IPv4 routes the kernel flushes when their
+                            // interface goes down come without RTM_DELROUTE, so the copy may be
+                            // stale after a link event (new expectations follow link events).
+                            if let Ok(r) = read_fib(&handle).await {
+                                fib = r.fib.filtered(FamilyFilter::Ipv4);
+                            }
                             // Force a report: the verdict may flip without any route event.
                             last.routes = usize::MAX;
                             Instant::now()
@@ -210,13 +216,17 @@ impl ConvergenceWatch {
     /// Replaces the expected FIBs (after a scenario event changes what the design implies);
     /// every node re-evaluates at once and [`ConvergenceWatch::wait_all`] waits for the new ones.
     pub fn set_expected(&mut self, expected: &BTreeMap<NodeId, NodeFib>) {
+        // Statuses computed against the old expectation no longer count: discard them before
+        // publishing the new one. Every watcher then sends a forced status computed against the
+        // new expectation, after anything it queued meanwhile (the channel keeps its order), so
+        // the last status per node is always a current one. (Clearing after publishing lost
+        // the statuses of watchers that answered before the clear.)
+        while self.rx.try_recv().is_ok() {}
+        self.latest.clear();
         for (node, tx) in &self.expected {
             let want = expected.get(node).cloned().unwrap_or_default();
             tx.send_replace(want);
         }
-        // Statuses computed against the old expectation no longer count.
-        self.drain();
-        self.latest.clear();
     }
 
     /// The route events recorded so far (when started with `record`).

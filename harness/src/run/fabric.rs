@@ -546,8 +546,11 @@ fn start_speakers(
                 )
                 .and_then(|mut inst| inst.start().map(|()| inst))
                 .inspect(|inst| {
-                    let pids: Vec<String> =
-                        inst.pids().iter().map(|(n, p)| format!("{n}={p}")).collect();
+                    let pids: Vec<String> = inst
+                        .pids()
+                        .iter()
+                        .map(|(n, p)| format!("{n}={p}"))
+                        .collect();
                     recorder.note(
                         "daemon-started",
                         Some(node),

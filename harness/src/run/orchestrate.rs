@@ -7,9 +7,9 @@ use crate::topology::{NodeId, TopologyError};
 
 use super::convergence::WatchError;
 use super::fabric::{Convergence, Evidence, Fabric};
-use crate::scenario::{run_steps, Scenario};
 use super::options::RunOptions;
 use super::report::RunReport;
+use crate::scenario::{run_steps, Scenario};
 
 /// Why a run could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -70,11 +70,7 @@ pub fn run_with(
     let (conv, mut checks) = initial_convergence(&mut fabric, opts);
     if let Some(sc) = scenario {
         let converged_at = std::time::Instant::now();
-        progress(format!(
-            "scenario {}: {} steps",
-            sc.name,
-            sc.steps.len()
-        ));
+        progress(format!("scenario {}: {} steps", sc.name, sc.steps.len()));
         let (steps, _) = run_steps(&mut fabric, sc, converged_at, opts.deadline);
         checks.extend(steps);
     }

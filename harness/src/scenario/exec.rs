@@ -105,7 +105,11 @@ fn describe(step: &Step) -> String {
 }
 
 fn fail(name: &str, summary: String) -> Option<CheckResult> {
-    Some(CheckResult::from_details(name, summary.clone(), vec![summary]))
+    Some(CheckResult::from_details(
+        name,
+        summary.clone(),
+        vec![summary],
+    ))
 }
 
 /// Performs one action; returns its check, if it makes one (expectations, waits, failures).
@@ -124,11 +128,7 @@ fn act(
                 Err(e) => return fail(name, e),
             };
             for id in ids {
-                let st = if down {
-                    LinkState::Down
-                } else {
-                    LinkState::Up
-                };
+                let st = if down { LinkState::Down } else { LinkState::Up };
                 if let Err(e) = fabric.lab().set_link_state(id, LinkEnd::Both, st) {
                     return fail(name, format!("{} {id}: {e}", step.action.name()));
                 }
@@ -173,6 +173,11 @@ fn act(
                 );
                 ev.link = Some(id);
                 rec.push(ev);
+                // A blackholed link carries no session once hold timers expire: expect the
+                // fabric without it (RFC 4271 §6.5).
+                if a.loss_percent >= 100.0 {
+                    state.down.insert(id);
+                }
             }
             None
         }
@@ -185,7 +190,14 @@ fn act(
                 if let Err(e) = fabric.lab().clear_impairment(id, LinkEnd::Both) {
                     return fail(name, format!("clear impairment of {id}: {e}"));
                 }
-                rec.note("clear-impairment", None, format!("clear impairment {id}"));
+                let mut ev = crate::timeline::TimelineEvent::harness(
+                    "clear-impairment",
+                    None,
+                    format!("clear impairment {id}"),
+                );
+                ev.link = Some(id);
+                rec.push(ev);
+                state.down.remove(&id);
             }
             None
         }
@@ -257,10 +269,8 @@ fn act(
                 } else {
                     #[allow(clippy::cast_precision_loss)]
                     let pct = 100.0 * lost as f64 / total as f64;
-                    let summary = format!(
-                        "{lost}/{total} pod pings lost ({pct:.1}%, max {}%)",
-                        l.max
-                    );
+                    let summary =
+                        format!("{lost}/{total} pod pings lost ({pct:.1}%, max {}%)", l.max);
                     if pct <= l.max {
                         CheckResult::from_details(name, summary, Vec::new())
                     } else {

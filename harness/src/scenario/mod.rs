@@ -343,10 +343,13 @@ impl Scenario {
     /// Run options for running this scenario on its own topology (the suite and `repro`):
     /// the file's topology, design, speakers, misconfiguration and deadline.
     pub fn run_options(&self) -> Result<RunOptions, ScenarioError> {
-        let topo = self.topology.clone().ok_or_else(|| ScenarioError::Invalid {
-            path: self.path.clone(),
-            reason: "no `topology:` (pass one on the command line)".into(),
-        })?;
+        let topo = self
+            .topology
+            .clone()
+            .ok_or_else(|| ScenarioError::Invalid {
+                path: self.path.clone(),
+                reason: "no `topology:` (pass one on the command line)".into(),
+            })?;
         let mut o = RunOptions::new(topo);
         self.apply_defaults(&mut o);
         Ok(o)
@@ -503,6 +506,9 @@ steps:
         let after = expected_fibs(&cut);
         let s1 = NodeId::from("s1");
         assert_ne!(after.get(&s1), before.get(&s1));
-        assert_eq!(after.get(&NodeId::from("r2n1")), before.get(&NodeId::from("r2n1")));
+        assert_eq!(
+            after.get(&NodeId::from("r2n1")),
+            before.get(&NodeId::from("r2n1"))
+        );
     }
 }
