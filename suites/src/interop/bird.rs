@@ -87,7 +87,7 @@ impl Bird {
         let file = dir.file(CONF);
         std::fs::write(&file, conf)?;
         let ctl = dir.file(CTL);
-        let spec = ProgramSpec::new("bird", "bird")
+        let spec = ProgramSpec::new("bird", cli::exe("bird"))
             .arg("-f")
             .arg("-c")
             .arg(&file)
@@ -107,7 +107,7 @@ impl Bird {
 }
 
 fn birdc(ctl: &Path, args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new("birdc");
+    let mut cmd = Command::new(cli::exe("birdc"));
     cmd.arg("-s").arg(ctl).args(args);
     cli::run(cmd, None, QUERY_TIMEOUT)
 }

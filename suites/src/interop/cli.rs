@@ -3,19 +3,26 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use fabriclab::lab::netns::spawn_in_netns;
+use fabriclab::speakers::find_executable;
 use fabriclab::wait::{wait_until, Probe};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 /// How long one CLI query may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where `name` is installed (`PATH` and the sbin directories, as the skip check looks), or the
+/// bare name when it is not: the same executable is checked for and run.
+pub fn exe(name: &str) -> PathBuf {
+    find_executable(name).unwrap_or_else(|| PathBuf::from(name))
+}
 
 /// The command line, for messages.
 pub fn argv(cmd: &Command) -> String {

@@ -21,6 +21,7 @@ use fabriclab::wait::Probe;
 use ipnet::IpNet;
 use serde_json::Value;
 
+use super::cli;
 use super::peer::{PeerDaemon, PeerNotification, PeerRib, PeerRoute, PeerSession};
 use super::{PeerKind, PeerSetup, HOLD_TIME};
 
@@ -87,10 +88,11 @@ pub fn api_script(dir: &Path) -> String {
     format!(
         "#!/bin/sh\n\
          # fabriclab interop: ExaBGP API process (see suites/src/interop/exabgp.rs).\n\
-         tail -n +1 -F -s 0.1 '{}' &\n\
+         '{}' -n +1 -F -s 0.1 '{}' &\n\
          relay=$!\n\
          trap 'kill $relay 2>/dev/null' EXIT INT TERM\n\
          while IFS= read -r line; do printf '%s\\n' \"$line\" >> '{}'; done\n",
+        cli::exe("tail").display(),
         commands.display(),
         received.display()
     )
@@ -128,7 +130,7 @@ impl Exabgp {
         std::fs::write(dir.file(RECEIVED), "")?;
         let conf = dir.file(CONF);
         std::fs::write(&conf, render(setup, &kept, &api))?;
-        let mut spec = ProgramSpec::new("exabgp", "exabgp")
+        let mut spec = ProgramSpec::new("exabgp", cli::exe("exabgp"))
             .arg(&conf)
             .env("exabgp.daemon.user", "root")
             .env("exabgp.api.cli", "false")
@@ -459,6 +461,10 @@ mod tests {
         assert!(c.contains("route 2001:db8:200::/48 next-hop fd00:0:0:1::1;"));
         assert!(!c.contains("192.0.2.0/24"));
         assert!(c.contains("passive;") && c.contains("run /x/api.sh;"));
+        let api = api_script(Path::new("/x"));
+        assert!(api.starts_with("#!/bin/sh\n"));
+        assert!(api.contains(" -n +1 -F -s 0.1 '/x/commands' &\n"), "{api}");
+        assert!(api.contains(">> '/x/received.jsonl'; done\n"), "{api}");
         assert_eq!(
             route_command("withdraw", &setup, &n("192.0.2.0/24")),
             "withdraw route 192.0.2.0/24 next-hop 10.0.0.1"

@@ -136,7 +136,7 @@ impl Frr {
 }
 
 fn vtysh(vty_dir: &Path, commands: &[&str]) -> Result<String> {
-    let mut cmd = Command::new("vtysh");
+    let mut cmd = Command::new(cli::exe("vtysh"));
     cmd.arg("--vty_socket").arg(vty_dir).args(["-d", "bgpd"]);
     for c in commands {
         cmd.args(["-c", c]);

@@ -83,7 +83,7 @@ impl Gobgp {
         dir.create()?;
         let file = dir.file(CONF);
         std::fs::write(&file, render(setup))?;
-        let spec = ProgramSpec::new("gobgpd", "gobgpd")
+        let spec = ProgramSpec::new("gobgpd", cli::exe("gobgpd"))
             .arg("-f")
             .arg(&file)
             .arg(format!("--api-hosts=127.0.0.1:{API_PORT}"))
@@ -122,7 +122,7 @@ impl Gobgp {
 }
 
 fn gobgp(netns: &Path, args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new("gobgp");
+    let mut cmd = Command::new(cli::exe("gobgp"));
     cmd.args(["-u", "127.0.0.1", "-p"])
         .arg(API_PORT.to_string())
         .args(args);

@@ -67,7 +67,7 @@ pub fn sent_by(events: &[WireEvent], sender: IpAddr) -> SentFacts {
 
 /// Source address of every frame carrying BGP, by frame number (tshark's numbering).
 pub fn frame_sources(pcap: &Path) -> Result<BTreeMap<u64, IpAddr>> {
-    let mut cmd = Command::new("tshark");
+    let mut cmd = Command::new(cli::exe("tshark"));
     cmd.arg("-n")
         .arg("-r")
         .arg(pcap)
