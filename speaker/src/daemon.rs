@@ -53,7 +53,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use self::engine::{Outgoing, PeerInfo, RouteEngine};
+use self::engine::{KernelEventOutcome, Outgoing, PeerInfo, RouteEngine};
 use self::peer::{count, Conn, Link, Peer, Slot};
 use crate::config::{Config, Neighbor};
 use crate::control::{self, ControlError, Request, Response, RouteDir, Status};
@@ -127,7 +127,7 @@ pub async fn run_with_engine(
         tokio::spawn(control::serve(ctl, tx.clone())),
         tokio::spawn(watch_signals(term, int, hup, tx.clone())),
     ];
-    let kernel_state = kernel::subscribe().await;
+    let kernel_state = kernel::subscribe(config.kernel.protocol).await;
     let mut daemon = Daemon::new(config, config_path, listen, tx.clone(), engine);
     if let Some((snapshot, stream)) = kernel_state {
         // Links, addresses and routes known before the first session: next hops resolve and the
@@ -309,6 +309,10 @@ impl Daemon {
             }
             Input::Shutdown { signal } => self.shutdown(signal),
             Input::Kernel(ev) => self.on_kernel(&ev),
+            Input::KernelResync(events) => {
+                let outcome = self.engine.kernel_resync(&events);
+                self.apply_kernel_outcome(None, outcome);
+            }
         }
     }
 
@@ -318,10 +322,19 @@ impl Daemon {
     /// the FIB; sessions over a link that went down are dropped now (fast failover).
     fn on_kernel(&mut self, ev: &KernelEvent) {
         let outcome = self.engine.kernel_event(ev);
+        self.apply_kernel_outcome(Some(ev), outcome);
+    }
+
+    fn apply_kernel_outcome(&mut self, ev: Option<&KernelEvent>, outcome: KernelEventOutcome) {
         self.send_outputs(outcome.outgoing);
         for addr in outcome.peers_to_drop {
-            if let Some((ifindex, name)) = kernel::describe(ev) {
-                tracing::warn!(peer = %addr, ifindex, interface = name.unwrap_or("?"), "link down: dropping the session now (fast failover)");
+            match ev.and_then(kernel::describe) {
+                Some((ifindex, name)) => {
+                    tracing::warn!(peer = %addr, ifindex, interface = name.unwrap_or("?"), "link down: dropping the session now (fast failover)")
+                }
+                None => {
+                    tracing::warn!(peer = %addr, "peer no longer on a connected link: dropping the session")
+                }
             }
             if let Some(p) = self.peers.get_mut(&addr) {
                 p.last_error = Some("interface down (fast failover)".to_owned());
@@ -361,9 +374,23 @@ impl Daemon {
             || new.hostname != old.hostname
             || new.domain_name != old.domain_name
             || new.log_format != old.log_format
-            || new.log_level != old.log_level;
+            || new.log_level != old.log_level
+            || new.max_paths != old.max_paths
+            || new.multipath_relax != old.multipath_relax
+            || new.cluster_id != old.cluster_id
+            || new.ebgp_requires_policy != old.ebgp_requires_policy
+            || new.kernel != old.kernel;
         if global_change {
             tracing::warn!("process-wide settings changed: they take effect after a restart");
+        }
+        if new.policies != old.policies {
+            tracing::info!(
+                "policies changed: re-evaluating routes sent, asking peers for theirs again"
+            );
+            self.config.policies = new.policies.clone();
+            let out = self.engine.set_policies(new.policy_book());
+            self.send_outputs(out);
+            self.request_refresh_all();
         }
         let old_neighbors: BTreeMap<IpAddr, Neighbor> = self
             .config
@@ -432,6 +459,31 @@ impl Daemon {
             self.send_outputs(out);
         }
         self.configured_routes = want;
+    }
+
+    /// Asks every Established peer that supports it to send its routes again (RFC 2918), so
+    /// changed import policies apply to what it already sent.
+    fn request_refresh_all(&mut self) {
+        let targets: Vec<(IpAddr, Slot, Vec<fabric_bgp_wire::AfiSafi>)> = self
+            .peers
+            .iter()
+            .filter_map(|(a, p)| {
+                let slot = p.established_slot()?;
+                let c = p.link(slot)?.conn.as_ref()?;
+                c.codec
+                    .route_refresh
+                    .then(|| (*a, slot, c.codec.families.clone()))
+            })
+            .collect();
+        for (addr, slot, families) in targets {
+            for afi_safi in families {
+                let rr = RouteRefresh {
+                    afi_safi,
+                    subtype: RouteRefreshSubtype::Request,
+                };
+                self.send(addr, slot, &Message::RouteRefresh(rr));
+            }
+        }
     }
 
     /// ManualStop with a Cease on both of a peer's FSMs.

@@ -71,6 +71,8 @@ pub enum Input {
     Reload,
     /// A kernel link, address or route changed.
     Kernel(KernelEvent),
+    /// Kernel notifications were lost; this is the whole state again.
+    KernelResync(Vec<KernelEvent>),
     /// SIGTERM or SIGINT.
     Shutdown {
         /// Signal name, for the log.

@@ -33,6 +33,7 @@ use ipnet::IpNet;
 use crate::config::Neighbor;
 use crate::control::{FibEntry, PrefixCounts, RibEntry, RouteDir, RouteEntry};
 use crate::fib::KernelEvent;
+use crate::policy::PolicyBook;
 use crate::rib::origin::LocalRoute;
 
 /// What the engine knows about an Established peer.
@@ -123,6 +124,23 @@ pub trait RouteEngine: Send {
     /// A link, address or route of the kernel changed (fast failover, next-hop resolution).
     fn kernel_event(&mut self, _event: &KernelEvent) -> KernelEventOutcome {
         KernelEventOutcome::default()
+    }
+    /// Kernel notifications were lost: `events` is the whole current state (a new snapshot).
+    /// The default applies each event as if it had just happened.
+    fn kernel_resync(&mut self, events: &[KernelEvent]) -> KernelEventOutcome {
+        let mut all = KernelEventOutcome::default();
+        for ev in events {
+            let o = self.kernel_event(ev);
+            all.outgoing.extend(o.outgoing);
+            all.peers_to_drop.extend(o.peers_to_drop);
+        }
+        all
+    }
+    /// The named policies changed (configuration reload): re-evaluate what every peer is sent.
+    /// Import policies apply to routes received from now on (the owner asks peers for a
+    /// ROUTE-REFRESH so they do at once).
+    fn set_policies(&mut self, _policies: PolicyBook) -> Vec<Outgoing> {
+        Vec::new()
     }
     /// A dynamic peer was removed for good (its session closed): forget it.
     fn peer_removed(&mut self, _peer: IpAddr) {}

@@ -48,11 +48,12 @@ pub async fn rib_engine(config: &Config) -> Result<RibRouteEngine, FibError> {
     Ok(engine.with_fib(tx).with_fib_state(state))
 }
 
-/// Subscribes to kernel events and returns the current state as events plus the stream of later
-/// changes. `None` (logged) when netlink is unavailable: the speaker then runs without next-hop
-/// resolution from the kernel and without fast failover.
-pub async fn subscribe() -> Option<(Vec<KernelEvent>, KernelEventStream)> {
-    let (stream, conn) = match fib::subscribe() {
+/// Subscribes to kernel events (our own routes, protocol `own_protocol`, filtered out) and
+/// returns the current state as events plus the stream of later changes. `None` (logged) when
+/// netlink is unavailable: the speaker then runs without next-hop resolution from the kernel
+/// and without fast failover.
+pub async fn subscribe(own_protocol: u8) -> Option<(Vec<KernelEvent>, KernelEventStream)> {
+    let (stream, conn) = match fib::subscribe_ignoring(Some(own_protocol)) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "no kernel link/address/route events");
@@ -70,10 +71,25 @@ pub async fn subscribe() -> Option<(Vec<KernelEvent>, KernelEventStream)> {
     }
 }
 
-/// Forwards kernel events to the owner loop until either side goes away.
+/// Forwards kernel events to the owner loop until either side goes away. When the kernel
+/// reports lost notifications, the whole state is read again and sent as one resync.
 pub async fn forward(mut stream: KernelEventStream, owner: mpsc::Sender<Input>) {
     while let Some(ev) = stream.next().await {
-        if owner.send(Input::Kernel(ev)).await.is_err() {
+        let input = if ev == KernelEvent::Overrun {
+            tracing::warn!(
+                "kernel notifications lost (receive buffer full): reading the state again"
+            );
+            match stream.snapshot().await {
+                Ok(events) => Input::KernelResync(events),
+                Err(e) => {
+                    tracing::error!(error = %e, "failed to read the kernel state after lost notifications");
+                    continue;
+                }
+            }
+        } else {
+            Input::Kernel(ev)
+        };
+        if owner.send(input).await.is_err() {
             return;
         }
     }

@@ -27,7 +27,7 @@ mod netns_tests;
 pub use api::{ApplyReport, Fib, FibError, RouteFailure};
 pub use memory::MemoryFib;
 pub use messages::{RouteTarget, DEFAULT_METRIC, RTPROT_FABRIC};
-pub use monitor::{subscribe, KernelEvent, KernelEventStream};
+pub use monitor::{subscribe, subscribe_ignoring, KernelEvent, KernelEventStream};
 pub use netlink::{NetlinkFib, DEFAULT_MAX_IN_FLIGHT};
 pub use tracking::{FibState, InstalledRoute, TrackingFib};
 pub use worker::{spawn_worker, FibSender};

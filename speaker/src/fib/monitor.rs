@@ -29,7 +29,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::sys::SocketAddr;
+use rtnetlink::sys::{AsyncSocket, SocketAddr};
 use rtnetlink::{Handle, MulticastGroup};
 
 use crate::fib::api::FibError;
@@ -92,6 +92,9 @@ pub enum KernelEvent {
         /// Route protocol number.
         protocol: u8,
     },
+    /// The kernel dropped notifications (the socket's receive buffer overflowed, ENOBUFS):
+    /// the state must be read again ([`KernelEventStream::snapshot`]).
+    Overrun,
 }
 
 impl KernelEvent {
@@ -118,6 +121,7 @@ impl KernelEvent {
                 ..
             } => c.set_route(*prefix, *metric, hops.clone()),
             KernelEvent::RouteRemoved { prefix, metric, .. } => c.remove_route(*prefix, *metric),
+            KernelEvent::Overrun => Vec::new(),
         }
     }
 
@@ -280,6 +284,20 @@ pub fn parse_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
 pub struct KernelEventStream {
     rx: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
     handle: Handle,
+    /// Route events of this protocol (our own routes) are dropped here, before they cost the
+    /// owner loop anything: a million installed routes echo a million notifications.
+    ignore_protocol: Option<u8>,
+}
+
+/// Receive buffer asked for the subscription socket (capped by `net.core.rmem_max`); an
+/// overflow is reported as [`KernelEvent::Overrun`] and repaired by a new snapshot.
+const MONITOR_RCVBUF: usize = 8 * 1024 * 1024;
+
+impl KernelEventStream {
+    fn keep(&self, ev: &KernelEvent) -> bool {
+        self.ignore_protocol
+            .is_none_or(|p| ev.route_protocol() != Some(p))
+    }
 }
 
 impl std::fmt::Debug for KernelEventStream {
@@ -291,7 +309,14 @@ impl std::fmt::Debug for KernelEventStream {
 /// Subscribe to link, address and route events in the calling thread's namespace. The returned
 /// future drives the socket and must be spawned.
 pub fn subscribe() -> Result<(KernelEventStream, impl Future<Output = ()> + Send), FibError> {
-    let (conn, handle, rx) = rtnetlink::new_multicast_connection(&[
+    subscribe_ignoring(None)
+}
+
+/// [`subscribe`], dropping route events of protocol `ignore` (our own routes).
+pub fn subscribe_ignoring(
+    ignore: Option<u8>,
+) -> Result<(KernelEventStream, impl Future<Output = ()> + Send), FibError> {
+    let (mut conn, handle, rx) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv6Ifaddr,
@@ -299,7 +324,17 @@ pub fn subscribe() -> Result<(KernelEventStream, impl Future<Output = ()> + Send
         MulticastGroup::Ipv6Route,
     ])
     .map_err(FibError::Socket)?;
-    Ok((KernelEventStream { rx, handle }, conn))
+    if let Err(e) = conn.socket_mut().socket_mut().set_rx_buf_sz(MONITOR_RCVBUF) {
+        tracing::debug!(error = %e, "kernel event socket: receive buffer not enlarged");
+    }
+    Ok((
+        KernelEventStream {
+            rx,
+            handle,
+            ignore_protocol: ignore,
+        },
+        conn,
+    ))
 }
 
 impl KernelEventStream {
@@ -340,7 +375,12 @@ impl KernelEventStream {
                 .try_collect()
                 .await
                 .map_err(|source| FibError::Dump { what, source })?;
-            out.extend(routes.iter().filter_map(|r| route_event(r, false)));
+            out.extend(
+                routes
+                    .iter()
+                    .filter_map(|r| route_event(r, false))
+                    .filter(|e| self.keep(e)),
+            );
         }
         Ok(out)
     }
@@ -352,13 +392,15 @@ impl Stream for KernelEventStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<KernelEvent>> {
         loop {
             match self.rx.poll_next_unpin(cx) {
-                Poll::Ready(Some((msg, _))) => {
-                    if let NetlinkPayload::InnerMessage(inner) = &msg.payload {
-                        if let Some(ev) = parse_event(inner) {
+                Poll::Ready(Some((msg, _))) => match &msg.payload {
+                    NetlinkPayload::InnerMessage(inner) => {
+                        if let Some(ev) = parse_event(inner).filter(|e| self.keep(e)) {
                             return Poll::Ready(Some(ev));
                         }
                     }
-                }
+                    NetlinkPayload::Overrun(_) => return Poll::Ready(Some(KernelEvent::Overrun)),
+                    _ => {}
+                },
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }

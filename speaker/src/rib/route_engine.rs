@@ -16,7 +16,7 @@
 //! worker. Kernel link/address/route events ([`RouteEngine::kernel_event`]) update next-hop
 //! resolution, repair the FIB and name the sessions to drop (fast failover).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +52,8 @@ pub const DEFAULT_MAX_PATHS: usize = crate::config::DEFAULT_MAX_PATHS as usize;
 pub struct RibRouteEngine {
     rib: Rib<ConnectedRoutes>,
     policies: PolicyBook,
+    /// Each registered peer's configuration (to rebuild its RIB settings when policies change).
+    neighbors: HashMap<IpAddr, Neighbor>,
     fib: Option<FibSender>,
     fib_state: Option<FibState>,
     /// Our kernel route protocol: route events with it are our own routes, never next-hop
@@ -65,6 +67,7 @@ impl RibRouteEngine {
         RibRouteEngine {
             rib: Rib::new(config, ConnectedRoutes::new()),
             policies,
+            neighbors: HashMap::new(),
             fib: None,
             fib_state: None,
             own_protocol: RTPROT_FABRIC,
@@ -309,6 +312,7 @@ fn state_rank(s: PathState) -> u8 {
 impl RouteEngine for RibRouteEngine {
     fn peer_up(&mut self, info: &PeerInfo) -> Vec<Outgoing> {
         let config = self.peer_config(&info.neighbor);
+        self.neighbors.insert(info.address, info.neighbor.clone());
         let id = match self.id(info.address) {
             Some(id) => {
                 if self.rib.is_up(id) {
@@ -453,7 +457,53 @@ impl RouteEngine for RibRouteEngine {
         }
     }
 
+    /// Rebuilds next-hop resolution from a full snapshot (after lost notifications): sessions
+    /// whose peer is no longer reachable over the same connected link are dropped, every
+    /// destination is decided again.
+    fn kernel_resync(&mut self, events: &[KernelEvent]) -> KernelEventOutcome {
+        let mut fresh = ConnectedRoutes::new();
+        for ev in events
+            .iter()
+            .filter(|e| e.route_protocol() != Some(self.own_protocol))
+        {
+            ev.apply_to(&mut fresh);
+        }
+        let old = self.rib.resolver();
+        let peers_to_drop = self
+            .up_peers()
+            .into_iter()
+            .map(|(_, addr)| addr)
+            .filter(|addr| {
+                let was = old.interface_of(*addr);
+                was.is_some()
+                    && (fresh.interface_of(*addr) != was
+                        || crate::rib::NextHopResolver::resolve(&fresh, *addr).is_none())
+            })
+            .collect();
+        *self.rib.resolver_mut() = fresh;
+        self.rib.resolver_changed_all();
+        KernelEventOutcome {
+            outgoing: self.flush(Instant::now()),
+            peers_to_drop,
+        }
+    }
+
+    fn set_policies(&mut self, policies: PolicyBook) -> Vec<Outgoing> {
+        self.policies = policies;
+        for (id, addr) in self.peers() {
+            let Some(n) = self.neighbors.get(&addr) else {
+                continue;
+            };
+            let config = self.peer_config(n);
+            if let Err(e) = self.rib.reconfigure_peer(id, config) {
+                tracing::warn!(peer = %addr, error = %e, "failed to apply the new policies");
+            }
+        }
+        self.flush(Instant::now())
+    }
+
     fn peer_removed(&mut self, peer: IpAddr) {
+        self.neighbors.remove(&peer);
         if let Some(id) = self.id(peer) {
             if let Err(e) = self.rib.remove_peer(id) {
                 tracing::warn!(%peer, error = %e, "failed to remove peer from the RIB");
@@ -695,5 +745,135 @@ mod tests {
             e.originated(),
             vec!["192.168.10.0/26".parse::<IpNet>().unwrap()]
         );
+    }
+
+    fn announce_from(e: &mut RibRouteEngine, peer: &str, nh: &str, prefix: &str) {
+        let attrs = PathAttributes {
+            origin: Some(fabric_bgp_wire::Origin::Igp),
+            as_path: Some(fabric_bgp_wire::AsPath::from_sequence([Asn(65001)])),
+            next_hop: Some(nh.parse().unwrap()),
+            ..PathAttributes::default()
+        };
+        let u = Update::announce_ipv4(attrs, vec![Nlri::new(prefix.parse().unwrap())]);
+        e.update_received(ip(peer), u);
+    }
+
+    fn fib_changes(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<crate::rib::FibChange>>,
+    ) -> Vec<crate::rib::FibChange> {
+        let mut all = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            all.extend(b);
+        }
+        all
+    }
+
+    #[test]
+    fn originated_prefixes_are_blackholed_and_reported() {
+        let (mut e, mut rx) = engine();
+        // The first drain (any event) sends the blackhole of the configured prefix.
+        e.kernel_event(&KernelEvent::Link {
+            ifindex: 3,
+            name: None,
+            up: true,
+        });
+        let p: IpNet = "192.168.10.0/26".parse().unwrap();
+        assert!(
+            fib_changes(&mut rx).contains(&crate::rib::FibChange::Replace {
+                prefix: p,
+                route: FibRoute::Blackhole
+            })
+        );
+        let rib = e.loc_rib(Some(p), None);
+        assert_eq!(rib.len(), 1);
+        assert_eq!(rib[0].paths[0].from, None);
+        assert_eq!(rib[0].paths[0].status, PathState::Best);
+        assert_eq!(e.fib(None), None, "no FIB state without a tracking FIB");
+    }
+
+    #[test]
+    fn next_hops_resolve_through_static_routes_but_not_our_own() {
+        let (mut e, mut rx) = engine();
+        e.peer_up(&info("10.0.0.1", "10.0.0.100", 65001, "2.2.2.2"));
+        // A next hop behind a static route: unusable until the route exists.
+        announce_from(&mut e, "10.0.0.1", "10.255.0.9", "203.0.113.0/24");
+        let p: IpNet = "203.0.113.0/24".parse().unwrap();
+        let status = |e: &RibRouteEngine| e.loc_rib(Some(p), None)[0].paths[0].status;
+        assert_eq!(status(&e), PathState::Ineligible);
+        let route = |protocol| KernelEvent::RouteAdded {
+            prefix: "10.255.0.9/32".parse().unwrap(),
+            metric: 0,
+            protocol,
+            hops: vec![crate::rib::nexthop::KernelHop {
+                gateway: Some(ip("10.0.0.7")),
+                ifindex: Some(1),
+            }],
+        };
+        // Our own routes never resolve our next hops.
+        e.kernel_event(&route(RTPROT_FABRIC));
+        assert_eq!(status(&e), PathState::Ineligible);
+        fib_changes(&mut rx);
+        e.kernel_event(&route(4));
+        assert_eq!(status(&e), PathState::Best);
+        let installed = fib_changes(&mut rx);
+        assert!(
+            installed.iter().any(|c| matches!(c,
+                crate::rib::FibChange::Replace { prefix, route: FibRoute::Unicast(h) }
+                    if *prefix == p && h.len() == 1 && h[0].gateway == ip("10.0.0.7"))),
+            "the static route's gateway is installed: {installed:?}"
+        );
+    }
+
+    #[test]
+    fn resync_drops_peers_whose_link_vanished() {
+        let (mut e, _rx) = engine();
+        e.peer_up(&info("10.0.0.1", "10.0.0.100", 65001, "2.2.2.2"));
+        e.peer_up(&info("10.0.1.1", "10.0.1.100", 65002, "3.3.3.3"));
+        announce_from(&mut e, "10.0.0.1", "10.0.0.1", "203.0.113.0/24");
+        // The snapshot after lost notifications no longer has 10.0.0.100/24 on eth0.
+        let snapshot = vec![
+            KernelEvent::Link {
+                ifindex: 2,
+                name: None,
+                up: true,
+            },
+            KernelEvent::AddressAdded {
+                ifindex: 2,
+                address: ip("10.0.1.100"),
+                prefix_len: 24,
+            },
+        ];
+        let out = e.kernel_resync(&snapshot);
+        assert_eq!(out.peers_to_drop, vec![ip("10.0.0.1")]);
+        let withdrawn: Vec<IpNet> = out
+            .outgoing
+            .iter()
+            .filter(|o| o.peer == ip("10.0.1.1"))
+            .flat_map(|o| o.updates.iter())
+            .flat_map(route_updates)
+            .flat_map(|r| r.withdrawn)
+            .collect();
+        assert_eq!(withdrawn, vec!["203.0.113.0/24".parse::<IpNet>().unwrap()]);
+    }
+
+    #[test]
+    fn new_policies_apply_to_up_peers() {
+        let (mut e, _rx) = engine();
+        let mut i = info("10.0.0.1", "10.0.0.100", 65001, "2.2.2.2");
+        i.neighbor.export_policy = Some(PolicyRef::Named("mine".into()));
+        let mut book = PolicyBook::default();
+        book.policies.insert("mine".into(), Policy::accept_all());
+        e.set_policies(book.clone());
+        let out = e.peer_up(&i);
+        assert_eq!(announced(&out, "10.0.0.1").len(), 1);
+        book.policies.insert("mine".into(), Policy::reject_all());
+        let out = e.set_policies(book);
+        let withdrawn: Vec<IpNet> = out
+            .iter()
+            .flat_map(|o| o.updates.iter())
+            .flat_map(route_updates)
+            .flat_map(|r| r.withdrawn)
+            .collect();
+        assert_eq!(withdrawn, vec!["192.168.10.0/26".parse::<IpNet>().unwrap()]);
     }
 }
