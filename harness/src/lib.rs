@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod expect;
 pub mod fib;
+pub mod gobgp_fib;
 pub mod lab;
 pub mod process;
 pub mod report;

@@ -167,7 +167,7 @@ async fn on_line(kernel: &mut Kernel, installed: &mut Installed, opts: &AgentOpt
     let wanted: Vec<_> = update
         .iter()
         .map(|(prefix, state)| {
-            let route = desired_route(*prefix, state, opts.max_paths, |gw| kernel.resolution(gw));
+            let route = desired_route(*prefix, state, opts.ecmp, |gw| kernel.resolution(gw));
             (*prefix, route)
         })
         .collect();

@@ -6,9 +6,13 @@
 //!   route: GoBGP's own 0/0 exists only to be advertised (default-originate), so it is never
 //!   installed (BIRD's equivalent static default is not exported to the kernel either).
 //! - Learned paths become a unicast route over every usable next hop of the set (one, or the
-//!   ECMP set, RTA_MULTIPATH), at most `max_paths`, in GoBGP's order. A next hop that is one of
-//!   the node's own addresses is skipped (RFC 4271 §5.1.3: a route via ourselves is never
-//!   installed), as is one the kernel cannot reach.
+//!   ECMP set, RTA_MULTIPATH), at most `max_paths`, in GoBGP's order (best first). A next hop
+//!   that is one of the node's own addresses is skipped (RFC 4271 §5.1.3: a route via ourselves
+//!   is never installed), as is one the kernel cannot reach.
+//! - Without multipath-relax only paths compatible with the best join it: the same neighbouring
+//!   AS for eBGP, the identical AS_PATH for iBGP (FRR's rule, and the design model's). GoBGP
+//!   3.10 parses `allow-multiple-as` but its multipath set is every path equal to the best in
+//!   `Path.Compare` (local, iBGP/eBGP, LOCAL_PREF, AS_PATH length, MED), whatever the AS.
 //! - Nothing usable left: no route.
 
 use std::collections::{BTreeSet, HashMap};
@@ -46,12 +50,34 @@ pub struct Gateway {
     pub ifindex: u32,
 }
 
+/// Which of GoBGP's multipath set go into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EcmpRule {
+    /// Next hops per route at most.
+    pub max_paths: usize,
+    /// Paths from different neighbouring ASes may share a route (`multipath-relax`).
+    pub relax: bool,
+}
+
+impl EcmpRule {
+    /// Whether `other` may join `best` (see the module docs).
+    fn compatible(self, best: &MonitorPath, other: &MonitorPath) -> bool {
+        if self.relax {
+            true
+        } else if best.ibgp {
+            best.as_path == other.as_path
+        } else {
+            best.neighbor_as() == other.neighbor_as()
+        }
+    }
+}
+
 /// The kernel route `prefix` should have, `None` for none. `resolve` answers for every gateway
 /// of `state` (see [`super::monitor::gateways`]).
 pub fn desired_route(
     prefix: Ipv4Net,
     state: &PrefixState,
-    max_paths: usize,
+    rule: EcmpRule,
     mut resolve: impl FnMut(Ipv4Addr) -> Resolution,
 ) -> Option<FibRoute> {
     let paths = match state {
@@ -63,8 +89,15 @@ pub fn desired_route(
     if paths.iter().any(MonitorPath::is_local) {
         return (prefix.prefix_len() != 0).then_some(FibRoute::Blackhole);
     }
+    let best = paths.first()?;
+    let members: Vec<MonitorPath> = paths
+        .iter()
+        .filter(|p| rule.compatible(best, p))
+        .cloned()
+        .collect();
+    let max_paths = rule.max_paths;
     let mut hops: Vec<FibNextHop> = Vec::new();
-    for gw in super::monitor::gateways(paths) {
+    for gw in super::monitor::gateways(&members) {
         let resolved = match resolve(gw) {
             Resolution::Connected { ifindex } => vec![Gateway { addr: gw, ifindex }],
             Resolution::Via(gateways) => gateways,
@@ -127,12 +160,31 @@ mod tests {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
+    const RELAX: EcmpRule = EcmpRule {
+        max_paths: 8,
+        relax: true,
+    };
+
+    fn ecmp(max_paths: usize) -> EcmpRule {
+        EcmpRule {
+            max_paths,
+            relax: true,
+        }
+    }
+
+    /// An eBGP path from AS 65002 via `nh`.
     fn learned(prefix: &str, nh: &str) -> MonitorPath {
+        learned_as(prefix, nh, &[65002], false)
+    }
+
+    fn learned_as(prefix: &str, nh: &str, as_path: &[u32], ibgp: bool) -> MonitorPath {
         let a: IpAddr = nh.parse().unwrap_or_else(|e| panic!("{nh}: {e}"));
         MonitorPath {
             prefix: net(prefix),
             next_hop: Some(a),
             neighbor: Some(a),
+            as_path: as_path.to_vec(),
+            ibgp,
             withdrawal: false,
         }
     }
@@ -142,6 +194,8 @@ mod tests {
             prefix: net(prefix),
             next_hop: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             neighbor: None,
+            as_path: Vec::new(),
+            ibgp: false,
             withdrawal: false,
         }
     }
@@ -182,11 +236,16 @@ mod tests {
     fn own_block_is_a_blackhole_but_own_default_is_not_installed() {
         let b = "10.64.0.0/26";
         assert_eq!(
-            desired_route(net(b), &paths(vec![local(b)]), 8, lab),
+            desired_route(net(b), &paths(vec![local(b)]), RELAX, lab),
             Some(FibRoute::Blackhole)
         );
         assert_eq!(
-            desired_route(net("0.0.0.0/0"), &paths(vec![local("0.0.0.0/0")]), 8, lab),
+            desired_route(
+                net("0.0.0.0/0"),
+                &paths(vec![local("0.0.0.0/0")]),
+                RELAX,
+                lab
+            ),
             None
         );
     }
@@ -195,7 +254,7 @@ mod tests {
     fn learned_default_is_installed() {
         let d = "0.0.0.0/0";
         assert_eq!(
-            desired_route(net(d), &paths(vec![learned(d, "10.0.0.1")]), 8, lab),
+            desired_route(net(d), &paths(vec![learned(d, "10.0.0.1")]), RELAX, lab),
             Some(FibRoute::Unicast(vec![hop("10.0.0.1", 2)]))
         );
     }
@@ -205,7 +264,7 @@ mod tests {
         let p = "10.77.0.0/24";
         let set = paths(vec![learned(p, "10.0.0.3"), learned(p, "10.0.0.1")]);
         assert_eq!(
-            desired_route(net(p), &set, 8, lab),
+            desired_route(net(p), &set, RELAX, lab),
             Some(FibRoute::Unicast(vec![
                 hop("10.0.0.1", 2),
                 hop("10.0.0.3", 3)
@@ -218,7 +277,7 @@ mod tests {
         let p = "10.77.0.0/24";
         let set = paths(vec![learned(p, "10.0.0.3"), learned(p, "10.0.0.1")]);
         assert_eq!(
-            desired_route(net(p), &set, 1, lab),
+            desired_route(net(p), &set, ecmp(1), lab),
             Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
         );
     }
@@ -228,11 +287,11 @@ mod tests {
         let p = "10.77.0.0/24";
         let set = paths(vec![learned(p, "10.0.0.0"), learned(p, "10.0.0.3")]);
         assert_eq!(
-            desired_route(net(p), &set, 8, lab),
+            desired_route(net(p), &set, RELAX, lab),
             Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
         );
         let only_self = paths(vec![learned(p, "10.0.0.0"), learned(p, "192.0.2.1")]);
-        assert_eq!(desired_route(net(p), &only_self, 8, lab), None);
+        assert_eq!(desired_route(net(p), &only_self, RELAX, lab), None);
     }
 
     #[test]
@@ -241,7 +300,7 @@ mod tests {
         // Two paths whose next hops resolve to the same gateway: one kernel next hop.
         let set = paths(vec![learned(p, "10.255.0.9"), learned(p, "10.0.0.1")]);
         assert_eq!(
-            desired_route(net(p), &set, 8, lab),
+            desired_route(net(p), &set, RELAX, lab),
             Some(FibRoute::Unicast(vec![hop("10.0.0.1", 2)]))
         );
     }
@@ -289,14 +348,60 @@ mod tests {
         let p = "10.64.16.64/26";
         let set = paths(vec![learned(p, "10.255.0.7")]);
         assert_eq!(
-            desired_route(net(p), &set, 8, lab),
+            desired_route(net(p), &set, RELAX, lab),
             Some(FibRoute::Unicast(vec![
                 hop("10.0.0.1", 2),
                 hop("10.0.0.3", 3)
             ]))
         );
         assert_eq!(
-            desired_route(net(p), &set, 1, lab),
+            desired_route(net(p), &set, ecmp(1), lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+        );
+    }
+
+    #[test]
+    fn without_relax_only_the_best_paths_neighbour_as_joins() {
+        let p = "10.64.0.0/26";
+        let strict = EcmpRule {
+            max_paths: 8,
+            relax: false,
+        };
+        // eBGP from s1 (AS 64512, the best) and s2 (AS 64513): one path; with relax both.
+        let set = paths(vec![
+            learned_as(p, "10.0.0.3", &[64512, 64601], false),
+            learned_as(p, "10.0.0.1", &[64513, 64601], false),
+        ]);
+        assert_eq!(
+            desired_route(net(p), &set, strict, lab),
+            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+        );
+        assert_eq!(
+            desired_route(net(p), &set, RELAX, lab),
+            Some(FibRoute::Unicast(vec![
+                hop("10.0.0.1", 2),
+                hop("10.0.0.3", 3)
+            ]))
+        );
+        // The same neighbouring AS (two ToRs of one rack): both.
+        let same = paths(vec![
+            learned_as(p, "10.0.0.3", &[64602], false),
+            learned_as(p, "10.0.0.1", &[64602], false),
+        ]);
+        assert_eq!(
+            desired_route(net(p), &same, strict, lab),
+            Some(FibRoute::Unicast(vec![
+                hop("10.0.0.1", 2),
+                hop("10.0.0.3", 3)
+            ]))
+        );
+        // iBGP needs the identical AS_PATH.
+        let ibgp = paths(vec![
+            learned_as(p, "10.0.0.3", &[64512, 64602], true),
+            learned_as(p, "10.0.0.1", &[64512, 64603], true),
+        ]);
+        assert_eq!(
+            desired_route(net(p), &ibgp, strict, lab),
             Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
         );
     }
@@ -304,7 +409,7 @@ mod tests {
     #[test]
     fn withdrawn_prefix_has_no_route() {
         assert_eq!(
-            desired_route(net("10.77.0.0/24"), &PrefixState::Withdrawn, 8, lab),
+            desired_route(net("10.77.0.0/24"), &PrefixState::Withdrawn, RELAX, lab),
             None
         );
     }

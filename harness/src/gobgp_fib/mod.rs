@@ -40,6 +40,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use compute::EcmpRule;
+
 /// Route protocol number of the agent's routes (`ip route ... proto 202`).
 ///
 /// Free in the kernel's `rtnetlink.h` (up to 192 used, plus 42 babel and 99 openr), iproute2's
@@ -65,9 +67,14 @@ pub struct AgentArgs {
     /// Route protocol number of the installed routes; every route with it is the agent's.
     #[arg(long, default_value_t = RTPROT_GOBGP_FIB, value_parser = parse_protocol)]
     pub protocol: u8,
-    /// At most this many next hops per route (default: GoBGP's whole multipath set).
+    /// At most this many next hops per route (default: GoBGP's whole multipath set; GoBGP 3.10
+    /// ignores its own `maximum-paths`).
     #[arg(long)]
     pub max_paths: Option<usize>,
+    /// ECMP only over paths with the best path's neighbouring AS (eBGP) or its AS_PATH (iBGP),
+    /// as `allow-multiple-as = false` asks (GoBGP 3.10 ignores that setting).
+    #[arg(long)]
+    pub strict_multipath: bool,
     /// The `gobgp` CLI.
     #[arg(long, default_value = "gobgp")]
     pub gobgp: PathBuf,
@@ -85,7 +92,10 @@ impl AgentArgs {
         AgentOptions {
             api: self.api,
             protocol: self.protocol,
-            max_paths: self.max_paths.unwrap_or(usize::MAX),
+            ecmp: EcmpRule {
+                max_paths: self.max_paths.unwrap_or(usize::MAX),
+                relax: !self.strict_multipath,
+            },
             gobgp: self.gobgp.clone(),
             ready_file: self.ready_file.clone(),
             connect_timeout: Duration::from_secs(self.connect_timeout),
@@ -113,8 +123,8 @@ pub struct AgentOptions {
     pub api: SocketAddr,
     /// Route protocol number.
     pub protocol: u8,
-    /// Next hops per route at most.
-    pub max_paths: usize,
+    /// Which paths of GoBGP's multipath set are installed.
+    pub ecmp: EcmpRule,
     /// The `gobgp` CLI.
     pub gobgp: PathBuf,
     /// Ready file (our pid), written once following.
@@ -257,17 +267,32 @@ mod tests {
 
     #[test]
     fn arguments_and_defaults() {
-        let c = Cli::try_parse_from(["x", "--api", "127.0.0.1:50099", "--max-paths", "4"])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Cli::try_parse_from([
+            "x",
+            "--api",
+            "127.0.0.1:50099",
+            "--max-paths",
+            "4",
+            "--strict-multipath",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
         let o = c.args.options();
         assert_eq!(
             o.api,
             "127.0.0.1:50099".parse().unwrap_or_else(|e| panic!("{e}"))
         );
         assert_eq!(o.protocol, RTPROT_GOBGP_FIB);
-        assert_eq!(o.max_paths, 4);
+        let strict = EcmpRule {
+            max_paths: 4,
+            relax: false,
+        };
+        assert_eq!(o.ecmp, strict);
         let c = Cli::try_parse_from(["x"]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.args.options().max_paths, usize::MAX);
+        let whole_set = EcmpRule {
+            max_paths: usize::MAX,
+            relax: true,
+        };
+        assert_eq!(c.args.options().ecmp, whole_set);
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct MonitorPath {
     pub next_hop: Option<IpAddr>,
     /// The peer the path was learned from; `None` for GoBGP's own routes.
     pub neighbor: Option<IpAddr>,
+    /// The AS_PATH, every segment's ASNs in order (the lab has no AS_SETs).
+    pub as_path: Vec<u32>,
+    /// Learned over iBGP: the path carries LOCAL_PREF, which RFC 4271 §5.1.5 allows only on
+    /// internal sessions (GoBGP shows the attribute as received and adds none on eBGP).
+    pub ibgp: bool,
     /// The path left the RIB (and nothing replaces it).
     pub withdrawal: bool,
 }
@@ -47,6 +52,11 @@ impl MonitorPath {
     /// Originated by this GoBGP (through its API): next hop `0.0.0.0` (or none).
     pub fn is_local(&self) -> bool {
         self.next_hop.is_none_or(|nh| nh.is_unspecified())
+    }
+
+    /// The neighbouring AS: the first AS of the AS_PATH.
+    pub fn neighbor_as(&self) -> Option<u32> {
+        self.as_path.first().copied()
     }
 }
 
@@ -97,10 +107,20 @@ struct RawAttr {
     kind: u8,
     #[serde(default)]
     nexthop: Option<IpAddr>,
+    #[serde(default)]
+    as_paths: Vec<RawSegment>,
 }
 
-/// NEXT_HOP (RFC 4271 §4.3 type 3) and MP_REACH_NLRI (RFC 4760 §3, type 14).
+#[derive(Debug, Deserialize)]
+struct RawSegment {
+    #[serde(default)]
+    asns: Vec<u32>,
+}
+
+/// Path attribute type codes (RFC 4271 §4.3, RFC 4760 §3).
+const ATTR_AS_PATH: u8 = 2;
 const ATTR_NEXT_HOP: u8 = 3;
+const ATTR_LOCAL_PREF: u8 = 5;
 const ATTR_MP_REACH: u8 = 14;
 
 fn error(reason: impl Into<String>, line: &str) -> ParseError {
@@ -133,10 +153,19 @@ pub fn parse_line(line: &str) -> Result<MonitorLine, ParseError> {
             .iter()
             .find(|a| a.kind == ATTR_NEXT_HOP || a.kind == ATTR_MP_REACH)
             .and_then(|a| a.nexthop);
+        let as_path = p
+            .attrs
+            .iter()
+            .filter(|a| a.kind == ATTR_AS_PATH)
+            .flat_map(|a| a.as_paths.iter().flat_map(|s| s.asns.iter().copied()))
+            .collect();
+        let ibgp = p.neighbor_ip.is_some() && p.attrs.iter().any(|a| a.kind == ATTR_LOCAL_PREF);
         grouped.entry(prefix).or_default().push(MonitorPath {
             prefix,
             next_hop,
             neighbor: p.neighbor_ip,
+            as_path,
+            ibgp,
             withdrawal: p.withdrawal,
         });
     }
@@ -245,6 +274,10 @@ mod tests {
             Some(PrefixState::Paths(paths)) => {
                 assert_eq!(paths[1].neighbor, Some(c));
                 assert!(!paths[1].is_local());
+                // eBGP paths from two neighbouring ASes.
+                assert_eq!(paths[0].as_path, [65002]);
+                assert_eq!(paths[1].neighbor_as(), Some(65003));
+                assert!(!paths[0].ibgp && !paths[1].ibgp);
             }
             other => panic!("{other:?}"),
         }
@@ -255,7 +288,10 @@ mod tests {
         let l = lines(include_str!("testdata/local_withdrawals.jsonl"));
         // b withdrew its default: the best is our own LOCAL_PREF 50 default again.
         match update(&l[0]).get(&net("0.0.0.0/0")) {
-            Some(PrefixState::Paths(p)) => assert!(p.iter().all(MonitorPath::is_local)),
+            Some(PrefixState::Paths(p)) => {
+                // Our own default carries LOCAL_PREF 50 but is not an iBGP path.
+                assert!(p.iter().all(|x| x.is_local() && !x.ibgp));
+            }
             other => panic!("{other:?}"),
         }
         // Our block deleted through the API.
@@ -278,6 +314,13 @@ mod tests {
             next_hops(update(&l[0]).get(&net("10.88.0.0/24"))),
             [ip("10.99.0.3")]
         );
+        match update(&l[0]).get(&net("10.88.0.0/24")) {
+            Some(PrefixState::Paths(p)) => {
+                assert!(p[0].ibgp);
+                assert!(p[0].as_path.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(
             next_hops(update(&l[1]).get(&net("10.77.0.0/24"))),
             [ip("10.99.0.1")]

@@ -210,7 +210,10 @@ fn agent_follows_gobgp_into_the_kernel_and_cleans_up() {
     let opts = AgentOptions {
         api: "127.0.0.1:50051".parse().unwrap_or_else(|e| panic!("{e}")),
         protocol: RTPROT_GOBGP_FIB,
-        max_paths: 8,
+        ecmp: EcmpRule {
+            max_paths: 8,
+            relax: true,
+        },
         gobgp,
         ready_file: Some(ready.clone()),
         connect_timeout: DEADLINE,

@@ -47,7 +47,7 @@ fn with_agent(ctx: &NodeContext<'_>) -> bool {
 }
 
 /// The FIB agent: `fabriclab gobgp-fib` against this node's gobgpd, ECMP as wide as the plan's
-/// `max-paths`.
+/// `max-paths` and across neighbouring ASes only with `multipath-relax`.
 fn agent(ctx: &NodeContext<'_>) -> Result<ProgramSpec, SpeakerError> {
     let bin = gobgp_fib::agent_binary().ok_or_else(|| SpeakerError::Render {
         kind: SpeakerKind::Gobgp,
@@ -57,13 +57,18 @@ fn agent(ctx: &NodeContext<'_>) -> Result<ProgramSpec, SpeakerError> {
             gobgp_fib::FABRICLAB_BIN_ENV
         ),
     })?;
-    Ok(ProgramSpec::new(gobgp_fib::SUBCOMMAND, bin)
+    let mut spec = ProgramSpec::new(gobgp_fib::SUBCOMMAND, bin)
         .arg(gobgp_fib::SUBCOMMAND)
         .arg(format!("--api=127.0.0.1:{}", ctx.options.gobgp_api_port))
         .arg(format!("--protocol={}", gobgp_fib::RTPROT_GOBGP_FIB))
         .arg(format!("--max-paths={}", ctx.node.routing.max_paths.max(1)))
         .arg("--ready-file")
-        .arg(ready_file(ctx)))
+        .arg(ready_file(ctx));
+    if !ctx.node.routing.multipath_relax {
+        // GoBGP 3.10 ignores `allow-multiple-as = false`; the agent applies it.
+        spec = spec.arg("--strict-multipath");
+    }
+    Ok(spec)
 }
 
 fn gobgp(ctx: &NodeContext<'_>) -> Command {

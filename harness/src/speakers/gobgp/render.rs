@@ -10,6 +10,12 @@
 //! - import `DefaultOnly`: accept 0/0, reject the rest; `All` needs no statement.
 //! - next-hop-self is the `set-next-hop = "self"` action on that neighbor's accept statements.
 //!
+//! Multipath: GoBGP 3.10 reads `use-multiple-paths` but uses only `enabled`: its multipath set
+//! is every path equal to the best through MED, whatever the neighbouring AS, and unlimited.
+//! `allow-multiple-as` and `maximum-paths` are still rendered (they say what is meant); the FIB
+//! agent (`fabriclab gobgp-fib --max-paths --strict-multipath`) applies both to what it
+//! installs.
+//!
 //! The prefixes themselves (blocks, and 0/0 for default-originate) have no TOML form: they are
 //! added through the API once the daemon is ready (see the adapter's `after_start`). The
 //! injected default carries LOCAL_PREF 50 so that a learned default (100) stays best.
@@ -79,6 +85,12 @@ fn global(w: &mut ConfigWriter, intent: &NodeIntent<'_>) {
     w.line(format_args!("as = {}", n.asn));
     w.line(format_args!("router-id = {}", q(n.router_id)));
     w.line("port = 179");
+    w.close("");
+    // RFC 4271 §9.1.2.2 (f): equal eBGP paths are decided by the lowest BGP Identifier, as BIRD
+    // does and the design model expects; GoBGP's default keeps the oldest path (an arrival
+    // race), which would make the best path, and the multipath set built around it, random.
+    w.open("[global.route-selection-options.config]");
+    w.line("external-compare-router-id = true");
     w.close("");
     w.open("[global.use-multiple-paths.config]");
     w.line(format_args!("enabled = {}", r.max_paths > 1));
