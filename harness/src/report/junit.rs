@@ -107,6 +107,7 @@ pub(crate) mod tests {
             ],
             verdict: Verdict::Fail,
             artifacts: None,
+            speakers_rss_kib: 0,
         }
     }
 

@@ -48,6 +48,8 @@ pub struct Convergence {
     pub nodes: BTreeMap<NodeId, NodeConvergence>,
     /// What the watchers saw last (for timeouts).
     pub observation: String,
+    /// Resident memory of each node's daemon processes when the wait ended, in KiB.
+    pub rss_kib: BTreeMap<NodeId, u64>,
 }
 
 /// A built fabric with speakers running.
@@ -287,11 +289,20 @@ impl Fabric {
         } else {
             None
         };
+        let rss_kib = self
+            .speakers
+            .iter()
+            .map(|(n, s)| {
+                let kib = s.pids().iter().filter_map(|(_, pid)| rss_kib(*pid)).sum();
+                (n.clone(), kib)
+            })
+            .collect();
         Convergence {
             converged,
             elapsed,
             nodes,
             observation: self.watch.observation(),
+            rss_kib,
         }
     }
 
@@ -381,8 +392,8 @@ impl Fabric {
         actual: &BTreeMap<NodeId, NodeFib>,
     ) -> Result<(RunReport, Evidence), RunError> {
         let t_finish = Instant::now();
-        for (node, s) in self.speakers.iter_mut() {
-            let _ = s.stop(Duration::from_secs(2));
+        stop_all(&mut self.speakers);
+        for node in self.speakers.keys() {
             self.recorder
                 .note("daemon-stopped", Some(node), "end of run (SIGTERM)");
         }
@@ -424,6 +435,7 @@ impl Fabric {
                         .and_then(|o| o.converged_at)
                         .map(|at| ms(at.saturating_duration_since(self.t0))),
                     route_events: o.map(|o| o.events).unwrap_or(0),
+                    rss_kib: convergence.rss_kib.get(&n.id).copied(),
                 }
             })
             .collect();
@@ -470,6 +482,7 @@ impl Fabric {
             checks,
             verdict,
             artifacts: Some(artifacts.clone()),
+            speakers_rss_kib: convergence.rss_kib.values().sum(),
         };
         let evidence = Evidence {
             plan: Arc::unwrap_or_clone(plan),
@@ -613,4 +626,30 @@ fn wire_check(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> CheckR
         }
         Err(e) => CheckResult::ignored("node-exports", format!("capture failed: {e}")),
     }
+}
+
+/// Resident set size of a process, in KiB (`VmRSS` of `/proc/PID/status`).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Stops every speaker (SIGTERM, 2 s grace, then SIGKILL), several at once: each stop mostly
+/// waits for a daemon to exit, and one after the other that adds up on large fabrics.
+fn stop_all(speakers: &mut BTreeMap<NodeId, SpeakerInstance>) {
+    let mut all: Vec<&mut SpeakerInstance> = speakers.values_mut().collect();
+    let per = all.len().div_ceil(16).max(1);
+    std::thread::scope(|s| {
+        for chunk in all.chunks_mut(per) {
+            s.spawn(move || {
+                for sp in chunk.iter_mut() {
+                    let _ = sp.stop(Duration::from_secs(2));
+                }
+            });
+        }
+    });
 }

@@ -9,6 +9,7 @@
 //!   `converged_ms` (from all speakers started; null if never), `route_events`;
 //! - `checks[]`: `name`, `status` (`pass` | `fail` | `ignored`), `summary`, `details[]`;
 //! - `verdict`: `pass` | `fail`;
+//! - `speakers_rss_kib`: resident memory of every daemon at convergence (and `nodes[].rss_kib`);
 //! - `artifacts`: directory holding captures and daemon logs (kept on failure).
 
 use std::collections::BTreeMap;
@@ -38,6 +39,9 @@ pub struct NodeReport {
     pub actual_routes: usize,
     pub converged_ms: Option<u64>,
     pub route_events: u64,
+    /// Resident memory of the node's daemon processes at convergence, in KiB.
+    #[serde(default)]
+    pub rss_kib: Option<u64>,
 }
 
 /// Durations of the run's phases, in milliseconds.
@@ -65,6 +69,9 @@ pub struct RunReport {
     pub checks: Vec<CheckResult>,
     pub verdict: Verdict,
     pub artifacts: Option<PathBuf>,
+    /// Resident memory of every daemon at convergence, in KiB (all nodes together).
+    #[serde(default)]
+    pub speakers_rss_kib: u64,
 }
 
 impl RunReport {
@@ -101,8 +108,12 @@ impl RunReport {
             .unwrap_or_else(|| "NOT CONVERGED".into());
         let _ = writeln!(
             s,
-            "  built in {} ms, speakers started in {} ms, converged in {conv}, checks {} ms",
-            t.build, t.speakers_start, t.checks
+            "  built in {} ms, speakers started in {} ms, converged in {conv}, checks {} ms, \
+             daemons' memory {:.1} MiB",
+            t.build,
+            t.speakers_start,
+            t.checks,
+            self.speakers_rss_kib as f64 / 1024.0
         );
         let _ = writeln!(s);
         let _ = writeln!(
