@@ -9,6 +9,8 @@
 //!
 //! Both netlink sockets belong to the namespace the daemon runs in.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -71,25 +73,50 @@ pub async fn subscribe(own_protocol: u8) -> Option<(Vec<KernelEvent>, KernelEven
     }
 }
 
+/// After lost notifications, wait this long without another loss before reading the state
+/// again: while a million routes are being installed the route socket overflows repeatedly,
+/// and one snapshot at the end is enough.
+const RESYNC_QUIET: Duration = Duration::from_millis(500);
+
 /// Forwards kernel events to the owner loop until either side goes away. When the kernel
-/// reports lost notifications, the whole state is read again and sent as one resync.
+/// reports lost notifications, the whole state is read again (once things are quiet) and sent
+/// as one resync; link and address events keep flowing meanwhile.
 pub async fn forward(mut stream: KernelEventStream, owner: mpsc::Sender<Input>) {
-    while let Some(ev) = stream.next().await {
-        let input = if ev == KernelEvent::Overrun {
-            tracing::warn!(
-                "kernel notifications lost (receive buffer full): reading the state again"
-            );
-            match stream.snapshot().await {
-                Ok(events) => Input::KernelResync(events),
-                Err(e) => {
-                    tracing::error!(error = %e, "failed to read the kernel state after lost notifications");
+    let mut resync_at: Option<tokio::time::Instant> = None;
+    loop {
+        let ev = match resync_at {
+            None => stream.next().await,
+            Some(at) => tokio::select! {
+                ev = stream.next() => ev,
+                _ = tokio::time::sleep_until(at) => {
+                    resync_at = None;
+                    match stream.snapshot().await {
+                        Ok(events) => {
+                            if owner.send(Input::KernelResync(events)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "failed to read the kernel state after lost notifications"),
+                    }
                     continue;
                 }
-            }
-        } else {
-            Input::Kernel(ev)
+            },
         };
-        if owner.send(input).await.is_err() {
+        let Some(ev) = ev else { break };
+        if ev == KernelEvent::Overrun {
+            if resync_at.is_none() {
+                tracing::warn!(
+                    "kernel notifications lost (receive buffer full): the state will be read again"
+                );
+            }
+            resync_at = Some(tokio::time::Instant::now() + RESYNC_QUIET);
+            continue;
+        }
+        if resync_at.is_some() && ev.route_protocol().is_some() {
+            // The coming snapshot supersedes route events.
+            continue;
+        }
+        if owner.send(Input::Kernel(ev)).await.is_err() {
             return;
         }
     }

@@ -280,9 +280,17 @@ pub fn parse_event(msg: &RouteNetlinkMessage) -> Option<KernelEvent> {
     }
 }
 
-/// A stream of [`KernelEvent`]s from a multicast rtnetlink subscription.
+type NetlinkRx = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+
+/// A stream of [`KernelEvent`]s from multicast rtnetlink subscriptions.
+///
+/// Links and addresses come over one socket, routes over another, and the first is always
+/// read first: a flood of route notifications (a million routes being installed) can overflow
+/// only the route socket, so link-down events, which fast failover depends on, are neither
+/// lost nor queued behind it.
 pub struct KernelEventStream {
-    rx: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    links: NetlinkRx,
+    routes: NetlinkRx,
     handle: Handle,
     /// Route events of this protocol (our own routes) are dropped here, before they cost the
     /// owner loop anything: a million installed routes echo a million notifications.
@@ -316,24 +324,42 @@ pub fn subscribe() -> Result<(KernelEventStream, impl Future<Output = ()> + Send
 pub fn subscribe_ignoring(
     ignore: Option<u8>,
 ) -> Result<(KernelEventStream, impl Future<Output = ()> + Send), FibError> {
-    let (mut conn, handle, rx) = rtnetlink::new_multicast_connection(&[
+    let (mut link_conn, handle, links) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv6Ifaddr,
+    ])
+    .map_err(FibError::Socket)?;
+    let (mut route_conn, _, routes) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Ipv4Route,
         MulticastGroup::Ipv6Route,
     ])
     .map_err(FibError::Socket)?;
-    if let Err(e) = conn.socket_mut().socket_mut().set_rx_buf_sz(MONITOR_RCVBUF) {
-        tracing::debug!(error = %e, "kernel event socket: receive buffer not enlarged");
+    for conn in [&mut link_conn, &mut route_conn] {
+        let sock = conn.socket_mut().socket_mut();
+        // SO_RCVBUFFORCE (root, CAP_NET_ADMIN) goes past net.core.rmem_max; else SO_RCVBUF.
+        let forced = nix::sys::socket::setsockopt(
+            &*sock,
+            nix::sys::socket::sockopt::RcvBufForce,
+            &MONITOR_RCVBUF,
+        );
+        if forced.is_err() {
+            if let Err(e) = sock.set_rx_buf_sz(MONITOR_RCVBUF) {
+                tracing::debug!(error = %e, "kernel event socket: receive buffer not enlarged");
+            }
+        }
     }
+    let driver = async move {
+        futures::join!(link_conn, route_conn);
+    };
     Ok((
         KernelEventStream {
-            rx,
+            links,
+            routes,
             handle,
             ignore_protocol: ignore,
         },
-        conn,
+        driver,
     ))
 }
 
@@ -390,19 +416,27 @@ impl Stream for KernelEventStream {
     type Item = KernelEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<KernelEvent>> {
+        // Links and addresses first (see the type's docs); the stream ends when either socket
+        // does.
         loop {
-            match self.rx.poll_next_unpin(cx) {
-                Poll::Ready(Some((msg, _))) => match &msg.payload {
-                    NetlinkPayload::InnerMessage(inner) => {
-                        if let Some(ev) = parse_event(inner).filter(|e| self.keep(e)) {
-                            return Poll::Ready(Some(ev));
-                        }
-                    }
-                    NetlinkPayload::Overrun(_) => return Poll::Ready(Some(KernelEvent::Overrun)),
-                    _ => {}
+            let next = match self.links.poll_next_unpin(cx) {
+                Poll::Ready(item) => item,
+                Poll::Pending => match self.routes.poll_next_unpin(cx) {
+                    Poll::Ready(item) => item,
+                    Poll::Pending => return Poll::Pending,
                 },
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+            };
+            let Some((msg, _)) = next else {
+                return Poll::Ready(None);
+            };
+            match &msg.payload {
+                NetlinkPayload::InnerMessage(inner) => {
+                    if let Some(ev) = parse_event(inner).filter(|e| self.keep(e)) {
+                        return Poll::Ready(Some(ev));
+                    }
+                }
+                NetlinkPayload::Overrun(_) => return Poll::Ready(Some(KernelEvent::Overrun)),
+                _ => {}
             }
         }
     }
