@@ -49,6 +49,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Build and tear down topologies repeatedly and print timings.
     BenchLab(BenchLabArgs),
+    /// Convergence time and daemons' memory per speaker set, as a table with ratios to BIRD.
+    BenchDesigns(BenchDesignsArgs),
     /// Build a fabric, run a speaker on every node, wait for convergence, check and tear down.
     Run(RunArgs),
     /// Print the FIB every node must hold under the design (no root needed).
@@ -194,6 +196,20 @@ pub struct CleanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BenchDesignsArgs {
+    /// Topology files.
+    #[arg(required = true)]
+    pub topologies: Vec<PathBuf>,
+    /// Speaker sets, `name=selection` or a plain selection (repeatable); default: bundled,
+    /// bird, frr, gobgp and the Calico mix.
+    #[arg(long = "set")]
+    pub sets: Vec<String>,
+    /// Runs per cell (median convergence time).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchLabArgs {
     /// Topology files.
     #[arg(required = true)]
@@ -228,6 +244,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(a) => cmd_down(a),
         Command::Clean(a) => cmd_clean(a),
         Command::BenchLab(a) => cmd_bench_lab(a),
+        Command::BenchDesigns(a) => cmd_bench_designs(a),
         Command::Run(a) => cmd_run(a),
         Command::Expect(a) => cmd_expect(a),
         Command::Repro(a) => crate::run::commands::cmd_repro(a),
@@ -396,6 +413,38 @@ fn cmd_clean(a: CleanArgs) -> anyhow::Result<ExitCode> {
 
 fn ms(d: Duration) -> String {
     format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+fn cmd_bench_designs(a: BenchDesignsArgs) -> anyhow::Result<ExitCode> {
+    let raw: Vec<String> = if a.sets.is_empty() {
+        [
+            "bundled",
+            "bird",
+            "frr",
+            "gobgp",
+            "calico-mix=node=bird,tor=frr,spine=bundled",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    } else {
+        a.sets
+    };
+    let mut sets = Vec::new();
+    for s in raw {
+        // `name=node=bird,...` names a per-role selection; a bare selection names itself.
+        let (name, sel) = match s.split_once('=') {
+            Some((n, rest)) if rest.contains('=') => (n.to_string(), rest.to_string()),
+            _ => (s.clone(), s.clone()),
+        };
+        let parsed: topology::SpeakerSelection = sel
+            .parse()
+            .with_context(|| format!("invalid speaker set `{s}`"))?;
+        sets.push((name, parsed));
+    }
+    let rows = crate::run::bench_designs(&a.topologies, &sets, a.rounds);
+    print!("{}", crate::run::render_bench(&rows));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_bench_lab(a: BenchLabArgs) -> anyhow::Result<ExitCode> {

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod commands;
+mod bench;
 mod convergence;
 mod fabric;
 mod misconfig;
@@ -17,6 +18,7 @@ mod options;
 mod orchestrate;
 mod report;
 
+pub use bench::{bench_designs, render_bench, BenchRow};
 pub use convergence::{ConvergenceWatch, NodeConvergence, NodeStatus, RouteLog, WatchError};
 pub use fabric::{Convergence, Evidence, Fabric};
 pub use misconfig::Misconfig;
