@@ -7,7 +7,9 @@
 mod invariants;
 mod reachability;
 mod result;
+mod sessions;
 
 pub use invariants::{blackholes_check, fib_check, node_exports_check, tor_fib_size_check};
 pub use reachability::{reachability_check, reachability_jobs, ReachabilityPlan};
 pub use result::{CheckResult, CheckStatus};
+pub use sessions::sessions_wire_check;

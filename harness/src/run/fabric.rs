@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::capture::{decode_capture, Capture, CaptureConfig, CaptureTarget, WireEvent};
+use crate::capture::{
+    decode_capture, session_reports, Capture, CaptureConfig, CaptureTarget, WireEvent,
+};
 use crate::check::{
     blackholes_check, fib_check, node_exports_check, reachability_check, reachability_jobs,
-    tor_fib_size_check, CheckResult,
+    sessions_wire_check, tor_fib_size_check, CheckResult,
 };
 use crate::expect::{expected_fibs, ExpectedFibs};
 use crate::fib::reader::read_fib;
@@ -398,14 +400,18 @@ impl Fabric {
                 .note("daemon-stopped", Some(node), "end of run (SIGTERM)");
         }
         let mut wire_events = Vec::new();
-        checks.push(match self.capture.take() {
-            Some(c) => wire_check(&self.plan, c, &mut wire_events),
-            None => CheckResult::ignored("node-exports", "capture is off (--no-capture)"),
-        });
+        let wire = match self.capture.take() {
+            Some(c) => wire_checks(&self.plan, c, &mut wire_events),
+            None => ["node-exports", "sessions-wire"]
+                .iter()
+                .map(|n| CheckResult::ignored(n, "capture is off (--no-capture)"))
+                .collect(),
+        };
         // The other checks were recorded when they ran.
-        if let Some(c) = checks.last() {
+        for c in &wire {
             self.recorder.note_check(c);
         }
+        checks.extend(wire);
         let owners = address_owners(&self.plan);
         let mut events = self.recorder.events();
         events.extend(wire_events.iter().map(|e| TimelineEvent::wire(e, &owners)));
@@ -600,32 +606,40 @@ fn start_speakers(
 }
 
 /// Stops the capture, decodes every link and checks what the nodes announced.
-fn wire_check(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> CheckResult {
-    match capture.stop() {
-        Ok(summary) => {
-            let mut events: Vec<WireEvent> = Vec::new();
-            let mut errors = Vec::new();
-            for l in &summary.links {
-                match decode_capture(&l.path, l.link) {
-                    Ok((mut ev, _)) => events.append(&mut ev),
-                    Err(e) => errors.push(format!("{}: {e}", l.path.display())),
-                }
-            }
-            events.sort_by_key(|e| e.ts);
-            let check = if errors.is_empty() {
-                node_exports_check(plan, &events)
-            } else {
-                CheckResult::from_details(
-                    "node-exports",
-                    "captures could not be decoded".into(),
-                    errors,
-                )
-            };
-            *out = events;
-            check
+fn wire_checks(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> Vec<CheckResult> {
+    let summary = match capture.stop() {
+        Ok(s) => s,
+        Err(e) => {
+            return ["node-exports", "sessions-wire"]
+                .iter()
+                .map(|n| CheckResult::ignored(n, format!("capture failed: {e}")))
+                .collect()
         }
-        Err(e) => CheckResult::ignored("node-exports", format!("capture failed: {e}")),
+    };
+    let mut events: Vec<WireEvent> = Vec::new();
+    let mut errors = Vec::new();
+    for l in &summary.links {
+        match decode_capture(&l.path, l.link) {
+            Ok((mut ev, _)) => events.append(&mut ev),
+            Err(e) => errors.push(format!("{}: {e}", l.path.display())),
+        }
     }
+    events.sort_by_key(|e| e.ts);
+    let checks = if errors.is_empty() {
+        vec![
+            node_exports_check(plan, &events),
+            sessions_wire_check(plan, &session_reports(&events)),
+        ]
+    } else {
+        ["node-exports", "sessions-wire"]
+            .iter()
+            .map(|n| {
+                CheckResult::from_details(n, "captures could not be decoded".into(), errors.clone())
+            })
+            .collect()
+    };
+    *out = events;
+    checks
 }
 
 /// Resident set size of a process, in KiB (`VmRSS` of `/proc/PID/status`).
