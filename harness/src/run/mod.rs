@@ -9,8 +9,8 @@
 //!   --checks: fib, blackholes, tor-fib-size, reachability, node-exports, sessions-wire--> RunReport
 //! ```
 
-pub mod commands;
 mod bench;
+pub mod commands;
 mod convergence;
 mod fabric;
 mod misconfig;
