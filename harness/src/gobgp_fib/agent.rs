@@ -1,9 +1,9 @@
 //! The agent's event loop: purge, wait for the API, follow `gobgp monitor`, program the kernel.
 //!
-//! Stop: the shutdown future (SIGTERM or SIGINT for the subcommand) removes the routes the agent installed (as BIRD's kernel protocol and
-//! FRR's zebra do on a clean shutdown) and exits 0. If the monitor stream ends for another
-//! reason (gobgpd went away), the agent exits with an error and leaves its routes, as a crashed
-//! daemon would; the next start purges them.
+//! Stop: the shutdown future (SIGTERM or SIGINT for the subcommand) removes the routes the
+//! agent installed (as BIRD's kernel protocol and FRR's zebra do on a clean shutdown) and ends
+//! with `Ok`. If the monitor stream ends for another reason (gobgpd went away), the agent ends
+//! with an error and leaves its routes, as a crashed daemon would; the next start purges them.
 
 use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
@@ -38,6 +38,7 @@ pub(crate) async fn agent(
     opts: &AgentOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
+    let mut shutdown = std::pin::pin!(shutdown);
     let (mut kernel, conn) = Kernel::connect(opts.protocol).map_err(AgentError::Netlink)?;
     tokio::spawn(conn);
     let stale = kernel.purge_stale().await.map_err(AgentError::Purge)?;
@@ -46,7 +47,12 @@ pub(crate) async fn agent(
         stale.len(),
         opts.protocol
     ));
-    wait_for_api(opts).await?;
+    // A stop while gobgpd is still starting ends the wait (nothing is installed yet).
+    tokio::select! {
+        biased;
+        () = &mut shutdown => return Ok(()),
+        r = wait_for_api(opts) => r?,
+    }
 
     let mut child = Command::new(&opts.gobgp)
         .arg("-u")
@@ -74,7 +80,6 @@ pub(crate) async fn agent(
     log(format_args!("following gobgp monitor on {}", opts.api));
 
     let mut installed = Installed::new();
-    let mut shutdown = std::pin::pin!(shutdown);
     let stop = loop {
         tokio::select! {
             biased;

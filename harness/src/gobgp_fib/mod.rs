@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! gobgpd --api-hosts 127.0.0.1:P      (RIB, best path, multipath)
-//!    | gRPC WatchEvent(table, best)   `gobgp -u 127.0.0.1 -p P monitor global rib -a ipv4 -j --current`
+//!    | gRPC WatchEvent(table, best)
+//!    | `gobgp -u 127.0.0.1 -p P monitor global rib -a ipv4 -j --current`
 //!    v  JSON lines on a pipe
 //! fabriclab gobgp-fib --api 127.0.0.1:P   monitor -> compute -> kernel
 //!    | rtnetlink (RTM_NEWROUTE replace / RTM_DELROUTE, proto 202)

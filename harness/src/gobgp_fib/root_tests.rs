@@ -270,3 +270,75 @@ fn agent_follows_gobgp_into_the_kernel_and_cleans_up() {
     assert!(!ready.exists(), "ready file left behind");
     drop(pair);
 }
+
+/// One namespace with `lo` up and no gobgpd; removed on drop.
+struct Lonely(PathBuf);
+
+impl Lonely {
+    fn new() -> Lonely {
+        let mut r = [0u8; 3];
+        let _ = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut r));
+        let name = format!("flgf{:02x}{:02x}{:02x}l", r[0], r[1], r[2]);
+        netns::ensure_netns_dir().unwrap_or_else(|e| panic!("/run/netns: {e}"));
+        let path = netns::create_netns(&name).unwrap_or_else(|e| panic!("{e}"));
+        let ns = Lonely(path);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs the agent (no gobgpd behind its port) until `shutdown`.
+    fn run(
+        &self,
+        connect_timeout: Duration,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let opts = AgentOptions {
+            api: "127.0.0.1:50051".parse().unwrap_or_else(|e| panic!("{e}")),
+            protocol: RTPROT_GOBGP_FIB,
+            ecmp: EcmpRule {
+                max_paths: 8,
+                relax: true,
+            },
+            gobgp: PathBuf::from("gobgp"),
+            ready_file: None,
+            connect_timeout,
+        };
+        netns::in_netns(&self.0, move || {
+            run_until(&opts, shutdown).map_err(|e| e.to_string())
+        })
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+    }
+}
+
+impl Drop for Lonely {
+    fn drop(&mut self) {
+        let _ = netns::delete_netns(&self.0);
+    }
+}
+
+#[test]
+fn agent_without_gobgpd_fails_after_the_connect_timeout_or_stops_when_asked() {
+    if let Some(why) = skip_reason() {
+        eprintln!("ignored: {why}");
+        return;
+    }
+    let ns = Lonely::new();
+    let started = std::time::Instant::now();
+    let e = ns
+        .run(Duration::from_millis(300), std::future::pending())
+        .err()
+        .unwrap_or_default();
+    assert!(e.contains("did not accept connections"), "{e}");
+    // Asked to stop while waiting for a gobgpd that never comes: ends at once, without error.
+    let started_stop = std::time::Instant::now();
+    let r = ns.run(DEADLINE, async {});
+    assert_eq!(r, Ok(()));
+    assert!(
+        started_stop.elapsed() < Duration::from_secs(5),
+        "took {:?} (connect timeout {DEADLINE:?})",
+        started_stop.elapsed()
+    );
+    assert!(started.elapsed() < DEADLINE);
+}
