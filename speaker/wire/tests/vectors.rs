@@ -6,16 +6,20 @@
 //! "Copy as Hex Stream" of the BGP message (marker included) into a new entry; whitespace in
 //! `hex` is ignored.
 //!
-//! The vectors below were built by hand from the RFC layouts, independently of this crate's
-//! encoder, in the shapes the three daemons use (BIRD: all capabilities in one optional
-//! parameter; FRR and GoBGP: one parameter per capability). `frr-test-capability-as4real2`
-//! uses the optional-parameter bytes of FRR's `tests/bgpd/test_capability.c`.
+//! The first vectors were built by hand from the RFC layouts, independently of this crate's
+//! encoder. `frr-test-capability-as4real2` uses the optional-parameter bytes of FRR's
+//! `tests/bgpd/test_capability.c`. The vectors named `bird_2_0_12_*`, `frr_8_4_*` and
+//! `gobgp_3_10_*` were captured from real sessions of those daemons in fabriclab runs; each
+//! says where it comes from. They show that GoBGP, like BIRD, puts every capability in one
+//! optional parameter, and FRR one parameter per capability.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fabric_bgp_wire::{
-    AddPathMode, AfiSafi, Asn, Capability, CeaseSubcode, CodecContext, Community, ErrorCode,
-    LargeCommunity, Message, MpNextHop, MpNlri, Origin, RouteRefreshSubtype,
+    AddPathFamily, AddPathMode, Afi, AfiSafi, Asn, Capability, CeaseSubcode, CodecContext,
+    Community, ErrorCode, ExtendedNextHop, FsmSubcode, GrFamily, GracefulRestart, LargeCommunity,
+    LlgrFamily, Message, MpNextHop, MpNlri, Notification, Open, Origin, RouteRefreshSubtype,
+    RouterId, Update,
 };
 
 /// Which negotiated context to decode with.
@@ -25,6 +29,8 @@ enum Ctx {
     TwoOctet,
     /// 4-octet AS, eBGP.
     FourOctet,
+    /// 4-octet AS, iBGP (LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are accepted).
+    FourOctetIbgp,
 }
 
 impl Ctx {
@@ -32,6 +38,10 @@ impl Ctx {
         match self {
             Ctx::TwoOctet => CodecContext::default(),
             Ctx::FourOctet => CodecContext::four_octet(),
+            Ctx::FourOctetIbgp => CodecContext {
+                ibgp: true,
+                ..CodecContext::four_octet()
+            },
         }
     }
 }
@@ -336,6 +346,432 @@ const VECTORS: &[Vector] = &[
         hex: "ffffffffffffffffffffffffffffffff00170200ff0000",
         expect: Expect::Fails(3, 1),
     },
+    // ---- Captured from real daemons ---------------------------------------------------------
+    //
+    // Every vector below is one BGP message as a daemon really sent it, cut out of the link
+    // captures of `fabriclab run TOPO --speaker D --artifacts DIR` (DIR/pcap/*.pcapng) on
+    // 2026-11-30, with the same daemon on every node: BIRD 2.0.12, FRR 8.4.4 (bgpd),
+    // GoBGP 3.10.0. Unless said otherwise the link is `l8` (ToR r1t1 10.0.0.16, router id
+    // 10.255.0.3 <-> node r1n1 10.0.0.17, router id 10.255.0.4). Topologies: `as-per-server`
+    // (r1t1 AS 4200001001, r1n1 AS 4200100001, eBGP), `as-per-rack` (rack 1 AS 64601, iBGP,
+    // the ToR reflects), `downward-default` (ToRs AS 64600, nodes 64700, spines 64512). The
+    // expected values were checked by hand against `tshark -r F -Y bgp -O bgp`.
+    //
+    // BIRD 2.0.12 -----------------------------------------------------------------------------
+    Vector {
+        // as-per-server, r1t1 -> r1n1. One optional parameter holding every capability, in
+        // BIRD's order; re-encodes byte-exact (this crate also writes one parameter).
+        name: "bird_2_0_12_open",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff003901045ba000090aff00031c021a01
+              0400010001020040068078000101804104fa56ede946004700",
+        expect: Expect::Decodes(|m| {
+            let o = open_of(m);
+            assert_eq!((o.my_as, o.hold_time), (23456, 9), "AS_TRANS, hold 9 s");
+            assert_eq!(o.router_id.0, Ipv4Addr::new(10, 255, 0, 3));
+            assert_eq!(o.effective_asn(), Asn(4_200_001_001));
+            assert_eq!(
+                o.capabilities,
+                vec![
+                    Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+                    Capability::RouteRefresh,
+                    // R bit set although BIRD had just started afresh, no N bit, 120 s,
+                    // F bit for IPv4 unicast (RFC 4724 §3).
+                    Capability::GracefulRestart(GracefulRestart {
+                        restart_state: true,
+                        notification: false,
+                        restart_time: 120,
+                        families: vec![GrFamily {
+                            afi_safi: AfiSafi::IPV4_UNICAST,
+                            forwarding_state: true,
+                        }],
+                    }),
+                    Capability::FourOctetAs(Asn(4_200_001_001)),
+                    Capability::EnhancedRouteRefresh,
+                    // LLGR-aware but with no family listed: no LLGR for any (RFC 9494 §3).
+                    Capability::LongLivedGracefulRestart(vec![]),
+                ]
+            );
+            assert_eq!(o.long_lived_graceful_restart(), Some(&[][..]));
+            assert!(o.validate(Some(Asn(4_200_001_001))).is_ok());
+        }),
+    },
+    Vector {
+        // as-per-server, r1t1 -> r1n1.
+        name: "bird_2_0_12_keepalive",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff001304",
+        expect: Expect::Decodes(|m| assert_eq!(*m, Message::Keepalive)),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1: the node announces its pod block.
+        name: "bird_2_0_12_update_4byte",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff00300200000014400101004002060201
+              fa5870a14003040a0000111a0a400000",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert!(u.withdrawn.is_empty());
+            assert_eq!(nlri_of(u), ["10.64.0.0/26"]);
+            let a = &u.attributes;
+            assert_eq!(a.origin, Some(Origin::Igp));
+            assert_eq!(as_path_of(u), "4200100001");
+            assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 0, 0, 17)));
+            assert_eq!((a.med, a.local_pref), (None, None));
+            assert!(a.unknown.is_empty() && a.communities.is_empty());
+        }),
+    },
+    Vector {
+        // as-per-rack, r1t1 -> r1n1 (iBGP): the ToR reflects r1n3's block (RFC 4456) with
+        // next-hop-self; empty AS_PATH, LOCAL_PREF 100, ORIGINATOR_ID, CLUSTER_LIST.
+        name: "bird_2_0_12_update_ibgp_reflected",
+        ctx: Ctx::FourOctetIbgp,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff003f0200000023400101004002004003
+              040a000010400504000000648009040aff0006800a040aff00031a0a400080",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["10.64.0.128/26"]);
+            let a = &u.attributes;
+            assert_eq!(a.origin, Some(Origin::Igp));
+            assert!(a.as_path.as_ref().is_some_and(|p| p.is_empty()));
+            assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 0, 0, 16)));
+            assert_eq!((a.med, a.local_pref), (None, Some(100)));
+            assert_eq!(
+                a.originator_id,
+                Some(RouterId(Ipv4Addr::new(10, 255, 0, 6)))
+            );
+            assert_eq!(a.cluster_list, [RouterId(Ipv4Addr::new(10, 255, 0, 3))]);
+        }),
+    },
+    Vector {
+        // downward-default, r1t1 (AS 64600) -> r1n1 (AS 64700): BIRD passes down the default
+        // it learned from spine s1 (AS 64512), so the path has both ASes.
+        name: "bird_2_0_12_update_default",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff003002000000184001010040020a0202
+              0000fc580000fc004003040a00001000",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["0.0.0.0/0"]);
+            assert_eq!(as_path_of(u), "64600 64512");
+            assert_eq!(u.attributes.origin, Some(Origin::Igp));
+            assert_eq!(u.attributes.next_hop, Some(Ipv4Addr::new(10, 0, 0, 16)));
+            assert_eq!(u.attributes.med, None);
+        }),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1, right after its one UPDATE (RFC 4724 §2).
+        name: "bird_2_0_12_end_of_rib",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff00170200000000",
+        expect: Expect::Decodes(|m| {
+            assert_eq!(update_of(m).is_end_of_rib(), Some(AfiSafi::IPV4_UNICAST));
+        }),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1, when the run stops BIRD (SIGTERM): Cease 6/2 with no
+        // shutdown communication (RFC 8203 allows the empty data).
+        name: "bird_2_0_12_cease_admin_shutdown",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff0015030602",
+        expect: Expect::Decodes(|m| {
+            let n = notification_of(m);
+            assert_eq!(
+                n.code,
+                ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown)
+            );
+            assert!(n.data.is_empty());
+            assert_eq!(n.shutdown_communication(), None);
+        }),
+    },
+    // FRR 8.4.4 -------------------------------------------------------------------------------
+    Vector {
+        // as-per-server, r1t1 -> r1n1. One optional parameter per capability: not canonical,
+        // this crate re-encodes them into a single parameter (same capabilities, same order).
+        name: "frr_8_4_open",
+        ctx: Ctx::TwoOctet,
+        canonical: false,
+        hex: "ffffffffffffffffffffffffffffffff006401045ba000090aff000347020601
+              040001000102028000020202000202460002064104fa56ede902020600020645
+              04000101010208490604723174310002084006c0780001018002094707000101
+              80000000",
+        expect: Expect::Decodes(|m| {
+            let o = open_of(m);
+            assert_eq!((o.my_as, o.hold_time), (23456, 9));
+            assert_eq!(o.router_id.0, Ipv4Addr::new(10, 255, 0, 3));
+            assert_eq!(
+                o.capabilities,
+                vec![
+                    Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+                    // 128: the pre-standard (Cisco) route refresh code, kept raw.
+                    Capability::Unknown {
+                        code: 128,
+                        value: vec![]
+                    },
+                    Capability::RouteRefresh,
+                    Capability::EnhancedRouteRefresh,
+                    Capability::FourOctetAs(Asn(4_200_001_001)),
+                    Capability::ExtendedMessage,
+                    Capability::AddPath(vec![AddPathFamily {
+                        afi_safi: AfiSafi::IPV4_UNICAST,
+                        mode: AddPathMode::Receive,
+                    }]),
+                    Capability::Fqdn {
+                        hostname: "r1t1".into(),
+                        domain: String::new(),
+                    },
+                    // R and N (RFC 8538) bits, 120 s, F bit for IPv4 unicast.
+                    Capability::GracefulRestart(GracefulRestart {
+                        restart_state: true,
+                        notification: true,
+                        restart_time: 120,
+                        families: vec![GrFamily {
+                            afi_safi: AfiSafi::IPV4_UNICAST,
+                            forwarding_state: true,
+                        }],
+                    }),
+                    // One family, F bit, stale time 0 (LLGR configured off).
+                    Capability::LongLivedGracefulRestart(vec![LlgrFamily {
+                        afi_safi: AfiSafi::IPV4_UNICAST,
+                        forwarding_state: true,
+                        stale_time: 0,
+                    }]),
+                ]
+            );
+            assert_eq!(o.hostname(), Some("r1t1"));
+            assert!(o.validate(Some(Asn(4_200_001_001))).is_ok());
+        }),
+    },
+    Vector {
+        // as-per-server, r1t1 -> r1n1.
+        name: "frr_8_4_keepalive",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff001304",
+        expect: Expect::Decodes(|m| assert_eq!(*m, Message::Keepalive)),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1. FRR always sets the Extended Length flag on AS_PATH
+        // (0x50, 2-octet length 6) and sends MED 0: not canonical, this crate sets Extended
+        // Length only when the value needs it (RFC 4271 §4.3 allows either).
+        name: "frr_8_4_update_4byte",
+        ctx: Ctx::FourOctet,
+        canonical: false,
+        hex: "ffffffffffffffffffffffffffffffff0038020000001c400101005002000602
+              01fa5870a14003040a000011800404000000001a0a400000",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["10.64.0.0/26"]);
+            let a = &u.attributes;
+            assert_eq!(a.origin, Some(Origin::Igp));
+            assert_eq!(as_path_of(u), "4200100001");
+            assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 0, 0, 17)));
+            assert_eq!((a.med, a.local_pref), (Some(0), None));
+            assert!(a.unknown.is_empty());
+        }),
+    },
+    Vector {
+        // as-per-rack, r1t1 -> r1n1 (iBGP, reflected r1n3's block). Extended Length AS_PATH
+        // again, so not canonical.
+        name: "frr_8_4_update_ibgp_reflected",
+        ctx: Ctx::FourOctetIbgp,
+        canonical: false,
+        hex: "ffffffffffffffffffffffffffffffff0047020000002b400101005002000040
+              03040a00001080040400000000400504000000648009040aff0006800a040aff
+              00031a0a400080",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["10.64.0.128/26"]);
+            let a = &u.attributes;
+            assert_eq!(a.origin, Some(Origin::Igp));
+            assert!(a.as_path.as_ref().is_some_and(|p| p.is_empty()));
+            assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 0, 0, 16)));
+            assert_eq!((a.med, a.local_pref), (Some(0), Some(100)));
+            assert_eq!(
+                a.originator_id,
+                Some(RouterId(Ipv4Addr::new(10, 255, 0, 6)))
+            );
+            assert_eq!(a.cluster_list, [RouterId(Ipv4Addr::new(10, 255, 0, 3))]);
+        }),
+    },
+    Vector {
+        // downward-default, r1t1 (AS 64600) -> r1n1: FRR's default-originate, path is the
+        // ToR's AS alone. Extended Length AS_PATH, so not canonical.
+        name: "frr_8_4_update_default",
+        ctx: Ctx::FourOctet,
+        canonical: false,
+        hex: "ffffffffffffffffffffffffffffffff0034020000001c400101005002000602
+              010000fc584003040a0000108004040000000000",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["0.0.0.0/0"]);
+            assert_eq!(as_path_of(u), "64600");
+            assert_eq!(u.attributes.origin, Some(Origin::Igp));
+            assert_eq!(u.attributes.next_hop, Some(Ipv4Addr::new(10, 0, 0, 16)));
+            assert_eq!(u.attributes.med, Some(0));
+        }),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1, in the same TCP segment as its UPDATE.
+        name: "frr_8_4_end_of_rib",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff00170200000000",
+        expect: Expect::Decodes(|m| {
+            assert_eq!(update_of(m).is_end_of_rib(), Some(AfiSafi::IPV4_UNICAST));
+        }),
+    },
+    Vector {
+        // as-per-rack, link l0 (spine s1 10.0.0.0 <-> r1t1 10.0.0.1): s1 answered r1t1's first
+        // OPEN with FSM error 5/0 before sending its own, and reset the connection; the
+        // session came up on r1t1's next connection a second later. FRR sent no Cease at
+        // teardown in any of the runs: it closes with a TCP FIN only.
+        name: "frr_8_4_notification_fsm_error",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff0015030500",
+        expect: Expect::Decodes(|m| {
+            let n = notification_of(m);
+            assert_eq!(n.code, ErrorCode::Fsm(FsmSubcode::Unspecified));
+            assert!(n.data.is_empty());
+        }),
+    },
+    // GoBGP 3.10.0 ----------------------------------------------------------------------------
+    Vector {
+        // as-per-server, r1t1 -> r1n1. One optional parameter, in GoBGP's order; re-encodes
+        // byte-exact. The FQDN hostname is the machine's ("vm"), not the node's: GoBGP reads
+        // it from the OS and the lab's namespaces do not have their own UTS namespace.
+        name: "gobgp_3_10_open",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff004301045ba000090aff000326022402
+              00490402766d000104000100014104fa56ede940068078000101800506000100
+              010002",
+        expect: Expect::Decodes(|m| {
+            let o = open_of(m);
+            assert_eq!((o.my_as, o.hold_time), (23456, 9));
+            assert_eq!(o.router_id.0, Ipv4Addr::new(10, 255, 0, 3));
+            assert_eq!(
+                o.capabilities,
+                vec![
+                    Capability::RouteRefresh,
+                    Capability::Fqdn {
+                        hostname: "vm".into(),
+                        domain: String::new(),
+                    },
+                    Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+                    Capability::FourOctetAs(Asn(4_200_001_001)),
+                    Capability::GracefulRestart(GracefulRestart {
+                        restart_state: true,
+                        notification: false,
+                        restart_time: 120,
+                        families: vec![GrFamily {
+                            afi_safi: AfiSafi::IPV4_UNICAST,
+                            forwarding_state: true,
+                        }],
+                    }),
+                    // RFC 8950: IPv4 unicast NLRI with an IPv6 next hop.
+                    Capability::ExtendedNextHop(vec![ExtendedNextHop {
+                        afi_safi: AfiSafi::IPV4_UNICAST,
+                        next_hop_afi: Afi::Ipv6,
+                    }]),
+                ]
+            );
+            assert!(o.validate(Some(Asn(4_200_001_001))).is_ok());
+        }),
+    },
+    Vector {
+        // as-per-server, r1t1 -> r1n1.
+        name: "gobgp_3_10_keepalive",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff001304",
+        expect: Expect::Decodes(|m| assert_eq!(*m, Message::Keepalive)),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1: the harness injects the block with `gobgp global rib
+        // add`, whose routes carry ORIGIN INCOMPLETE.
+        name: "gobgp_3_10_update_4byte",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff00300200000014400101024002060201
+              fa5870a14003040a0000111a0a400000",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["10.64.0.0/26"]);
+            let a = &u.attributes;
+            assert_eq!(a.origin, Some(Origin::Incomplete));
+            assert_eq!(as_path_of(u), "4200100001");
+            assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 0, 0, 17)));
+            assert_eq!((a.med, a.local_pref), (None, None));
+        }),
+    },
+    Vector {
+        // as-per-rack, r1t1 -> r1n1 (iBGP, reflected r1n3's block).
+        name: "gobgp_3_10_update_ibgp_reflected",
+        ctx: Ctx::FourOctetIbgp,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff003f0200000023400101024002004003
+              040a000010400504000000648009040aff0006800a040aff00031a0a400080",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["10.64.0.128/26"]);
+            let a = &u.attributes;
+            assert_eq!(a.origin, Some(Origin::Incomplete));
+            assert!(a.as_path.as_ref().is_some_and(|p| p.is_empty()));
+            assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 0, 0, 16)));
+            assert_eq!((a.med, a.local_pref), (None, Some(100)));
+            assert_eq!(
+                a.originator_id,
+                Some(RouterId(Ipv4Addr::new(10, 255, 0, 6)))
+            );
+            assert_eq!(a.cluster_list, [RouterId(Ipv4Addr::new(10, 255, 0, 3))]);
+        }),
+    },
+    Vector {
+        // downward-default, r1t1 (AS 64600) -> r1n1: the default learned from s1 (AS 64512).
+        name: "gobgp_3_10_update_default",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff003002000000184001010240020a0202
+              0000fc580000fc004003040a00001000",
+        expect: Expect::Decodes(|m| {
+            let u = update_of(m);
+            assert_eq!(nlri_of(u), ["0.0.0.0/0"]);
+            assert_eq!(as_path_of(u), "64600 64512");
+            assert_eq!(u.attributes.origin, Some(Origin::Incomplete));
+            assert_eq!(u.attributes.next_hop, Some(Ipv4Addr::new(10, 0, 0, 16)));
+        }),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1.
+        name: "gobgp_3_10_end_of_rib",
+        ctx: Ctx::FourOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff00170200000000",
+        expect: Expect::Decodes(|m| {
+            assert_eq!(update_of(m).is_end_of_rib(), Some(AfiSafi::IPV4_UNICAST));
+        }),
+    },
+    Vector {
+        // as-per-server, r1n1 -> r1t1, when the run stops GoBGP (SIGTERM): Cease 6/3.
+        name: "gobgp_3_10_cease_peer_deconfigured",
+        ctx: Ctx::TwoOctet,
+        canonical: true,
+        hex: "ffffffffffffffffffffffffffffffff0015030603",
+        expect: Expect::Decodes(|m| {
+            let n = notification_of(m);
+            assert_eq!(n.code, ErrorCode::Cease(CeaseSubcode::PeerDeconfigured));
+            assert!(n.data.is_empty());
+        }),
+    },
 ];
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -345,6 +781,53 @@ fn unhex(s: &str) -> Vec<u8> {
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).expect("hex digit"))
         .collect()
+}
+
+/// The OPEN r1n1 sent back on each captured `as-per-server` session of l8 (the vectors hold
+/// r1t1's), for checking what the two captured OPENs negotiate.
+const BIRD_2_0_12_PEER_OPEN: &str =
+    "ffffffffffffffffffffffffffffffff003901045ba000090aff00041c021a01
+    0400010001020040068078000101804104fa5870a146004700";
+const FRR_8_4_PEER_OPEN: &str = "ffffffffffffffffffffffffffffffff006401045ba000090aff000447020601
+    040001000102028000020202000202460002064104fa5870a102020600020645
+    0400010101020849060472316e310002084006c0780001018002094707000101
+    80000000";
+const GOBGP_3_10_PEER_OPEN: &str =
+    "ffffffffffffffffffffffffffffffff004301045ba000090aff000426022402
+    00490402766d000104000100014104fa5870a140068078000101800506000100
+    010002";
+
+fn open_of(m: &Message) -> &Open {
+    match m {
+        Message::Open(o) => o,
+        other => panic!("not an OPEN: {other:?}"),
+    }
+}
+
+fn update_of(m: &Message) -> &Update {
+    match m {
+        Message::Update(u) => u,
+        other => panic!("not an UPDATE: {other:?}"),
+    }
+}
+
+fn notification_of(m: &Message) -> &Notification {
+    match m {
+        Message::Notification(n) => n,
+        other => panic!("not a NOTIFICATION: {other:?}"),
+    }
+}
+
+fn nlri_of(u: &Update) -> Vec<String> {
+    u.nlri.iter().map(|n| n.prefix.to_string()).collect()
+}
+
+fn as_path_of(u: &Update) -> String {
+    u.attributes
+        .as_path
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -381,6 +864,64 @@ fn all_vectors() {
             (Expect::Decodes(_), Err(e)) => panic!("{}: expected to decode, got {e}", v.name),
             (Expect::Fails(..), Ok(m)) => panic!("{}: expected an error, decoded {m:?}", v.name),
         }
+    }
+}
+
+/// What the two captured OPENs of each `as-per-server` session (r1t1 AS 4200001001, r1n1 AS
+/// 4200100001, same daemon both ends) negotiate: 4-octet AS everywhere; FRR's Extended
+/// Message on both sides; no ADD-PATH for FRR (both only receive, RFC 7911 §4); GoBGP's
+/// extended next hop for IPv4 unicast on both sides.
+#[test]
+fn captured_sessions_negotiate() {
+    let open = |name: &str| -> Open {
+        let hex = if let Some(v) = VECTORS.iter().find(|v| v.name == name) {
+            v.hex
+        } else {
+            match name {
+                "bird_2_0_12_peer_open" => BIRD_2_0_12_PEER_OPEN,
+                "frr_8_4_peer_open" => FRR_8_4_PEER_OPEN,
+                "gobgp_3_10_peer_open" => GOBGP_3_10_PEER_OPEN,
+                _ => panic!("no OPEN {name}"),
+            }
+        };
+        match Message::decode(&unhex(hex), &CodecContext::default()) {
+            Ok(Message::Open(o)) => o,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    for daemon in ["bird_2_0_12", "frr_8_4", "gobgp_3_10"] {
+        let tor = open(&format!("{daemon}_open"));
+        let node = open(&format!("{daemon}_peer_open"));
+        assert_eq!(node.effective_asn(), Asn(4_200_100_001), "{daemon}");
+        assert_eq!(node.router_id.0, Ipv4Addr::new(10, 255, 0, 4), "{daemon}");
+        let ctx = CodecContext::from_opens(&tor, &node);
+        assert_eq!(
+            ctx,
+            CodecContext::from_opens(&node, &tor),
+            "{daemon}: symmetric"
+        );
+        assert!(ctx.four_octet_as && !ctx.ibgp, "{daemon}");
+        assert_eq!(ctx.families, [AfiSafi::IPV4_UNICAST], "{daemon}");
+        assert!(ctx.route_refresh, "{daemon}");
+        assert_eq!(
+            ctx.enhanced_route_refresh,
+            daemon != "gobgp_3_10",
+            "{daemon}"
+        );
+        assert_eq!(ctx.extended_message, daemon == "frr_8_4", "{daemon}");
+        assert!(
+            ctx.add_path_rx.is_empty() && ctx.add_path_tx.is_empty(),
+            "{daemon}"
+        );
+        let enh: &[ExtendedNextHop] = if daemon == "gobgp_3_10" {
+            &[ExtendedNextHop {
+                afi_safi: AfiSafi::IPV4_UNICAST,
+                next_hop_afi: Afi::Ipv6,
+            }]
+        } else {
+            &[]
+        };
+        assert_eq!(ctx.extended_nexthop, enh, "{daemon}");
     }
 }
 
