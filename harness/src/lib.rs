@@ -14,6 +14,7 @@ pub mod fib;
 pub mod gobgp_fib;
 pub mod lab;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod restart;
 pub mod run;

@@ -272,8 +272,14 @@ impl ConvergenceWatch {
     /// Returns whether all matched; [`ConvergenceWatch::observation`] says what was last seen.
     pub async fn wait_all(&mut self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut shown = None;
         loop {
             self.drain();
+            let matched = self.latest.values().filter(|s| s.matched).count();
+            if shown != Some(matched) {
+                shown = Some(matched);
+                crate::progress::counter("FIBs matching the design", matched, self.nodes);
+            }
             if self.all_matched() {
                 return true;
             }

@@ -37,7 +37,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 fn progress(msg: impl AsRef<str>) {
-    eprintln!("[fabriclab] {}", msg.as_ref());
+    crate::progress::line(msg);
 }
 
 /// The outcome of one wait for convergence.
@@ -580,7 +580,9 @@ fn start_speakers(
                     node: node.clone(),
                     source,
                 });
-                done.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                done.push(r);
+                crate::progress::counter("speakers ready", done.len(), netns.len());
             });
         }
     });

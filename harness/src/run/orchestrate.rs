@@ -99,7 +99,7 @@ pub fn run_and_keep(
 }
 
 fn progress(msg: impl AsRef<str>) {
-    eprintln!("[fabriclab] {}", msg.as_ref());
+    crate::progress::line(msg);
 }
 
 fn initial_convergence(fabric: &mut Fabric, opts: &RunOptions) -> (Convergence, Vec<CheckResult>) {
