@@ -49,10 +49,26 @@ pub fn sessions_wire_check(plan: &Plan, reports: &[SessionWireReport]) -> CheckR
     let mut seen = 0usize;
     for s in &plan.sessions {
         let (a, b) = (s.a.local_addr, s.b.local_addr);
-        let report = reports.iter().find(|r| {
-            let addrs = [r.a.addr, r.b.addr];
-            addrs.contains(&Some(a)) && addrs.contains(&Some(b))
-        });
+        // A session's segments can show up on other links too (after its link went down, a
+        // ToR's last segments to the node follow the default route up to a spine): prefer the
+        // session's own link, then any capture that saw its OPENs.
+        let matching: Vec<&SessionWireReport> = reports
+            .iter()
+            .filter(|r| {
+                let addrs = [r.a.addr, r.b.addr];
+                addrs.contains(&Some(a)) && addrs.contains(&Some(b))
+            })
+            .collect();
+        let report = matching
+            .iter()
+            .find(|r| r.link == s.link)
+            .or_else(|| {
+                matching
+                    .iter()
+                    .find(|r| !r.a.opens.is_empty() || !r.b.opens.is_empty())
+            })
+            .or_else(|| matching.first())
+            .copied();
         let Some(r) = report else {
             details.push(format!(
                 "session {} ({a}) - {} ({b}): no BGP traffic captured",
