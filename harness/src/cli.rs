@@ -87,6 +87,9 @@ pub struct RunArgs {
     /// Do not capture the links.
     #[arg(long)]
     pub no_capture: bool,
+    /// Also decode every captured BGP message with tshark and fail on malformed ones.
+    #[arg(long)]
+    pub tshark: bool,
     /// Keep captures, configs and daemon logs here (default: a temporary directory, kept only
     /// when a check fails).
     #[arg(long)]

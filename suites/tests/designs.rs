@@ -63,6 +63,8 @@ fn options(topo: PathBuf, speakers: SpeakerSelection, tag: &str) -> RunOptions {
     opts.load.speakers = Some(speakers);
     opts.name = Some(unique_lab_name(tag));
     opts.deadline = Duration::from_secs(45);
+    // Every captured BGP message must also decode in tshark (an independent dissector).
+    opts.tshark = true;
     opts
 }
 

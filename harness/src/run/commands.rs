@@ -37,6 +37,7 @@ pub fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     opts.name = a.name;
     opts.deadline = std::time::Duration::from_secs(a.deadline);
     opts.capture = !a.no_capture;
+    opts.tshark = a.tshark;
     opts.artifacts = a.artifacts;
     opts.misconfig = a.misconfig;
     let scenario = a

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::capture::{
-    decode_capture, session_reports, Capture, CaptureConfig, CaptureTarget, WireEvent,
+    decode_capture, session_reports, tshark_bgp_findings, Capture, CaptureConfig, CaptureTarget,
+    TsharkError, TsharkFinding, WireEvent,
 };
 use crate::check::{
     blackholes_check, fib_check, node_exports_check, reachability_check, reachability_jobs,
@@ -401,7 +402,7 @@ impl Fabric {
         }
         let mut wire_events = Vec::new();
         let wire = match self.capture.take() {
-            Some(c) => wire_checks(&self.plan, c, &mut wire_events),
+            Some(c) => wire_checks(&self.plan, c, self.opts.tshark, &mut wire_events),
             None => ["node-exports", "sessions-wire"]
                 .iter()
                 .map(|n| CheckResult::ignored(n, "capture is off (--no-capture)"))
@@ -608,7 +609,12 @@ fn start_speakers(
 }
 
 /// Stops the capture, decodes every link and checks what the nodes announced.
-fn wire_checks(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> Vec<CheckResult> {
+fn wire_checks(
+    plan: &Plan,
+    capture: Capture,
+    tshark: bool,
+    out: &mut Vec<WireEvent>,
+) -> Vec<CheckResult> {
     let summary = match capture.stop() {
         Ok(s) => s,
         Err(e) => {
@@ -627,7 +633,7 @@ fn wire_checks(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> Vec<C
         }
     }
     events.sort_by_key(|e| e.ts);
-    let checks = if errors.is_empty() {
+    let mut checks = if errors.is_empty() {
         vec![
             node_exports_check(plan, &events),
             sessions_wire_check(plan, &session_reports(&events)),
@@ -640,8 +646,63 @@ fn wire_checks(plan: &Plan, capture: Capture, out: &mut Vec<WireEvent>) -> Vec<C
             })
             .collect()
     };
+    if tshark {
+        let files: Vec<PathBuf> = summary.links.iter().map(|l| l.path.clone()).collect();
+        checks.push(tshark_check(&files));
+    }
     *out = events;
     checks
+}
+
+/// Every captured BGP message decodes in tshark without a malformed or protocol expert item.
+/// TCP-level items (sequence analysis around a link cut) are not BGP errors and are left out.
+fn tshark_check(files: &[PathBuf]) -> CheckResult {
+    let results: Mutex<Vec<(PathBuf, Result<Vec<TsharkFinding>, TsharkError>)>> =
+        Mutex::new(Vec::new());
+    let queue = Mutex::new(files.iter());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                let Some(f) = next else { break };
+                let r = tshark_bgp_findings(f);
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((f.clone(), r));
+            });
+        }
+    });
+    let mut details = Vec::new();
+    for (file, r) in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        match r {
+            Err(TsharkError::Missing(why)) => return CheckResult::ignored("tshark", why),
+            Err(e) => details.push(format!("{name}: {e}")),
+            Ok(findings) => {
+                for f in findings {
+                    for item in f.items.iter().filter(|i| i.group != "sequence") {
+                        details.push(format!(
+                            "{name} frame {}: {} {} {} ({})",
+                            f.frame, item.severity, item.group, item.message, f.info
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    details.sort();
+    CheckResult::from_details(
+        "tshark",
+        format!(
+            "{} captures decoded by tshark: no malformed BGP message",
+            files.len()
+        ),
+        details,
+    )
 }
 
 /// Resident set size of a process, in KiB (`VmRSS` of `/proc/PID/status`).

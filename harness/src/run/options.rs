@@ -19,6 +19,9 @@ pub struct RunOptions {
     pub deadline: Duration,
     /// Capture every link (on by default).
     pub capture: bool,
+    /// Cross-check every captured BGP message with tshark (Wireshark's dissector, an
+    /// independent decoder); costs a tshark start per link, so it is asked for (`--tshark`).
+    pub tshark: bool,
     /// Where run artefacts go (captures, daemon run dirs); a temporary directory when unset.
     pub artifacts: Option<PathBuf>,
     /// Speaker timers, GR settings, readiness timeouts.
@@ -40,6 +43,7 @@ impl RunOptions {
             name: None,
             deadline: Duration::from_secs(60),
             capture: true,
+            tshark: false,
             artifacts: None,
             speaker: SpeakerOptions::default(),
             ping_timeout: Duration::from_secs(2),
