@@ -49,7 +49,7 @@ pub fn counter(what: &str, done: usize, total: usize) {
             let _ = err.flush();
             s.status_shown = true;
         } else {
-            let tenth = if total == 0 { 10 } else { done * 10 / total };
+            let tenth = (done * 10).checked_div(total).unwrap_or(10);
             if s.last_tenth != Some(tenth) {
                 s.last_tenth = Some(tenth);
                 let _ = writeln!(err, "[fabriclab] {what}: {done}/{total}");

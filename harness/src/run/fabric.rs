@@ -657,8 +657,8 @@ fn wire_checks(
 /// Every captured BGP message decodes in tshark without a malformed or protocol expert item.
 /// TCP-level items (sequence analysis around a link cut) are not BGP errors and are left out.
 fn tshark_check(files: &[PathBuf]) -> CheckResult {
-    let results: Mutex<Vec<(PathBuf, Result<Vec<TsharkFinding>, TsharkError>)>> =
-        Mutex::new(Vec::new());
+    type Outcome = (PathBuf, Result<Vec<TsharkFinding>, TsharkError>);
+    let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let queue = Mutex::new(files.iter());
     std::thread::scope(|s| {
         for _ in 0..4 {
