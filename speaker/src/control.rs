@@ -87,8 +87,11 @@
 //!  "next-hops":[{"gateway":"10.0.0.5","ifindex":3},{"gateway":"10.0.0.9","ifindex":4}],
 //!  "installed":true,"error":null}
 //! ```
-//! `kind` is `unicast` or `blackhole`; a route the kernel refused has `installed: false` and the
-//! kernel's error. Without a kernel FIB (`kernel.enabled: false`) the answer is an error.
+//! `kind` is `unicast` or `blackhole` (`removal-refused` for a route the RIB no longer wants
+//! but the kernel refused to delete); a route the kernel refused has `installed: false` and the
+//! kernel's error. The answer also has `"fib-pending": N`, the changes the kernel has not applied
+//! yet (0: the list is exactly what the kernel holds from us). Without a kernel FIB
+//! (`kernel.enabled: false`) the answer is an error.
 
 pub mod table;
 
@@ -213,6 +216,10 @@ pub struct Response {
     /// Answer to `fib`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fib: Option<Vec<FibEntry>>,
+    /// With `fib`: changes sent to the kernel but not applied yet (0: the list is what the
+    /// kernel holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fib_pending: Option<usize>,
 }
 
 impl Response {

@@ -1240,9 +1240,10 @@ impl Daemon {
                 }
             }
             Request::Fib { prefix } => match self.engine.fib(prefix) {
-                Some(fib) => Response {
+                Some((fib, pending)) => Response {
                     ok: true,
                     fib: Some(fib),
+                    fib_pending: Some(pending),
                     ..Response::default()
                 },
                 None => Response::error("no kernel FIB (kernel.enabled is false)"),

@@ -207,6 +207,9 @@ fn ctl(socket: &std::path::Path, json: bool, query: Query) -> anyhow::Result<()>
     }
     if let Some(f) = &response.fib {
         print!("{}", table::fib(f));
+        if let Some(n) = response.fib_pending.filter(|n| *n > 0) {
+            println!("({n} changes not applied by the kernel yet)");
+        }
     }
     Ok(())
 }

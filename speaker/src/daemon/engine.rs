@@ -148,8 +148,9 @@ pub trait RouteEngine: Send {
     fn loc_rib(&self, _prefix: Option<IpNet>, _peer: Option<IpAddr>) -> Vec<RibEntry> {
         Vec::new()
     }
-    /// What the engine installed in the kernel; `None` when it has no kernel FIB.
-    fn fib(&self, _prefix: Option<IpNet>) -> Option<Vec<FibEntry>> {
+    /// What the engine installed in the kernel, and how many changes the kernel has not
+    /// applied yet; `None` when it has no kernel FIB.
+    fn fib(&self, _prefix: Option<IpNet>) -> Option<(Vec<FibEntry>, usize)> {
         None
     }
 }

@@ -98,7 +98,7 @@ pub fn new_route_message(prefix: &IpNet, route: &FibRoute, target: &RouteTarget)
         FibRoute::Unicast(hops) => {
             m.header.kind = RouteType::Unicast;
             m.header.scope = RouteScope::Universe;
-            match hops.as_slice() {
+            match &hops[..] {
                 [one] => {
                     m.attributes
                         .push(gateway_attr(m.header.address_family, one.gateway));
@@ -189,7 +189,7 @@ mod tests {
         let t = RouteTarget::default();
         let m = new_route_message(
             &net("192.168.1.0/24"),
-            &FibRoute::Unicast(vec![hop("10.0.0.1", 3)]),
+            &FibRoute::unicast(vec![hop("10.0.0.1", 3)]),
             &t,
         );
         assert_eq!(m.header.address_family, AddressFamily::Inet);
@@ -215,7 +215,7 @@ mod tests {
         let t = RouteTarget::default();
         let m = new_route_message(
             &net("2001:db8::/48"),
-            &FibRoute::Unicast(vec![hop("fd00::1", 1), hop("fd00::2", 2)]),
+            &FibRoute::unicast(vec![hop("fd00::1", 1), hop("fd00::2", 2)]),
             &t,
         );
         let hops = m

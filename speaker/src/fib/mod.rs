@@ -7,13 +7,14 @@
 //!   blackholes for originated pod blocks.
 //! * [`monitor`] — link and address events for fast failover and next-hop resolution.
 //! * [`spawn_worker`] — a task owning a `Fib`, fed batches over a channel by the owner loop.
-//! * [`TrackingFib`] — remembers what was installed ([`FibState`]) for the control socket.
+//! * [`TrackingFib`] — remembers refused changes ([`FibState`]) for the control socket.
 //!
 //! Daemon start-up order: `NetlinkFib::connect` and `monitor::subscribe` (spawn both
 //! connection futures), `purge_stale` (routes left by a previous run), feed
 //! `KernelEventStream::snapshot` into the RIB's `ConnectedRoutes`, then run the loop.
 
 mod api;
+mod batch;
 mod memory;
 pub mod messages;
 pub mod monitor;
@@ -29,5 +30,5 @@ pub use memory::MemoryFib;
 pub use messages::{RouteTarget, DEFAULT_METRIC, RTPROT_FABRIC};
 pub use monitor::{subscribe, subscribe_ignoring, KernelEvent, KernelEventStream};
 pub use netlink::{NetlinkFib, DEFAULT_MAX_IN_FLIGHT};
-pub use tracking::{FibState, InstalledRoute, TrackingFib};
+pub use tracking::{FibState, TrackingFib};
 pub use worker::{spawn_worker, FibSender};

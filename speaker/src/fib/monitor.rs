@@ -393,20 +393,18 @@ impl KernelEventStream {
         let v4 = rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
         let v6 = rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
         for (what, req) in [("ipv4 routes", v4), ("ipv6 routes", v6)] {
-            let routes: Vec<RouteMessage> = self
-                .handle
-                .route()
-                .get(req)
-                .execute()
-                .try_collect()
+            // Streamed, not collected: the table may hold a million routes of ours, which are
+            // dropped here one by one.
+            let mut routes = self.handle.route().get(req).execute();
+            while let Some(m) = routes
+                .try_next()
                 .await
-                .map_err(|source| FibError::Dump { what, source })?;
-            out.extend(
-                routes
-                    .iter()
-                    .filter_map(|r| route_event(r, false))
-                    .filter(|e| self.keep(e)),
-            );
+                .map_err(|source| FibError::Dump { what, source })?
+            {
+                if let Some(ev) = route_event(&m, false).filter(|e| self.keep(e)) {
+                    out.push(ev);
+                }
+            }
         }
         Ok(out)
     }
@@ -525,7 +523,7 @@ mod tests {
         let prefix: IpNet = "10.255.0.9/32".parse().unwrap();
         let m = new_route_message(
             &prefix,
-            &FibRoute::Unicast(vec![hop("10.0.0.0", 1), hop("10.0.0.2", 2)]),
+            &FibRoute::unicast(vec![hop("10.0.0.0", 1), hop("10.0.0.2", 2)]),
             &target,
         );
         let ev = parse_event(&RouteNetlinkMessage::NewRoute(m.clone())).unwrap();

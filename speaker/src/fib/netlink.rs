@@ -1,12 +1,13 @@
 //! [`Fib`] over rtnetlink: routes installed with our protocol number, replaced in place
-//! (NLM_F_REPLACE), many requests in flight, ESRCH on delete ignored, stale routes of a previous
-//! run purged at start.
+//! (NLM_F_REPLACE), written in batches of many messages per system call ([`super::batch`]),
+//! ESRCH on delete ignored, stale routes of a previous run purged at start.
 //!
 //! The netlink socket belongs to the network namespace of the thread that opens it
 //! ([`NetlinkFib::connect`]); the daemon opens it at start in its own namespace.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use ipnet::IpNet;
@@ -14,6 +15,7 @@ use netlink_packet_route::route::RouteMessage;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::fib::api::{ApplyReport, Fib, FibError, RouteFailure};
+use crate::fib::batch::BatchSocket;
 use crate::fib::messages::{change_message, is_ours, route_prefix, RouteTarget};
 use crate::rib::FibChange;
 
@@ -27,6 +29,8 @@ pub struct NetlinkFib {
     handle: Handle,
     target: RouteTarget,
     max_in_flight: usize,
+    /// The batched writer ([`BatchSocket`]); without it, one request per route over `handle`.
+    batch: Option<Arc<Mutex<BatchSocket>>>,
 }
 
 impl NetlinkFib {
@@ -36,15 +40,20 @@ impl NetlinkFib {
         target: RouteTarget,
     ) -> Result<(Self, impl Future<Output = ()> + Send), FibError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(FibError::Socket)?;
-        Ok((Self::from_handle(handle, target), conn))
+        let batch = BatchSocket::open().map_err(FibError::Socket)?;
+        let mut fib = Self::from_handle(handle, target);
+        fib.batch = Some(Arc::new(Mutex::new(batch)));
+        Ok((fib, conn))
     }
 
-    /// Use an existing rtnetlink handle.
+    /// Use an existing rtnetlink handle (one request per route; [`NetlinkFib::connect`] also
+    /// opens the batched writer).
     pub fn from_handle(handle: Handle, target: RouteTarget) -> Self {
         NetlinkFib {
             handle,
             target,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            batch: None,
         }
     }
 
@@ -105,7 +114,22 @@ impl Fib for NetlinkFib {
         let handle = self.handle.clone();
         let target = self.target;
         let n = self.max_in_flight;
+        let batch = self.batch.clone();
         async move {
+            if let Some(sock) = batch {
+                // Blocking system calls, off the async workers.
+                let joined = tokio::task::spawn_blocking(move || {
+                    let mut s = sock
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    s.apply(changes, &target)
+                })
+                .await;
+                return joined.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "FIB writer thread failed");
+                    ApplyReport::default()
+                });
+            }
             stream::iter(changes)
                 .map(|c| send(handle.clone(), c, target))
                 .buffer_unordered(n)
@@ -124,6 +148,29 @@ impl Fib for NetlinkFib {
         let this = self.clone();
         async move {
             let stale = this.dump_ours().await?;
+            if let Some(sock) = this.batch.clone() {
+                // Sending the dumped messages back deletes exactly those routes (what
+                // `ip route flush proto N` does), in batches.
+                let prefixes: Vec<Option<IpNet>> = stale.iter().map(route_prefix).collect();
+                let answers = tokio::task::spawn_blocking(move || {
+                    let msgs = stale
+                        .into_iter()
+                        .map(|m| (netlink_packet_route::RouteNetlinkMessage::DelRoute(m), 0))
+                        .collect();
+                    sock.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .exchange(msgs)
+                })
+                .await
+                .unwrap_or_default();
+                let esrch = nix::errno::Errno::ESRCH as i32;
+                return Ok(prefixes
+                    .into_iter()
+                    .zip(answers)
+                    .filter(|(_, a)| a.is_ok() || *a == Err(Some(esrch)))
+                    .filter_map(|(p, _)| p)
+                    .collect());
+            }
             let removed = stream::iter(stale)
                 .map(|m| {
                     let handle = this.handle.clone();

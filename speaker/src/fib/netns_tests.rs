@@ -165,11 +165,11 @@ fn netns_install_replace_delete_and_purge() {
             .apply(vec![
                 FibChange::Replace {
                     prefix: net("192.168.1.0/24"),
-                    route: FibRoute::Unicast(vec![hop("10.99.0.2")]),
+                    route: FibRoute::unicast(vec![hop("10.99.0.2")]),
                 },
                 FibChange::Replace {
                     prefix: net("192.168.2.0/24"),
-                    route: FibRoute::Unicast(vec![hop("10.99.0.2"), hop("10.99.0.3")]),
+                    route: FibRoute::unicast(vec![hop("10.99.0.2"), hop("10.99.0.3")]),
                 },
                 FibChange::Replace {
                     prefix: net("192.168.3.64/26"),
@@ -177,7 +177,7 @@ fn netns_install_replace_delete_and_purge() {
                 },
                 FibChange::Replace {
                     prefix: net("2001:db8:1::/48"),
-                    route: FibRoute::Unicast(vec![hop("fd99::2"), hop("fd99::3")]),
+                    route: FibRoute::unicast(vec![hop("fd99::2"), hop("fd99::3")]),
                 },
                 // Deleting a route that is not there is fine (ESRCH ignored).
                 FibChange::Delete {
@@ -212,11 +212,11 @@ fn netns_install_replace_delete_and_purge() {
             .apply(vec![
                 FibChange::Replace {
                     prefix: net("192.168.2.0/24"),
-                    route: FibRoute::Unicast(vec![hop("10.99.0.3")]),
+                    route: FibRoute::unicast(vec![hop("10.99.0.3")]),
                 },
                 FibChange::Replace {
                     prefix: net("2001:db8:1::/48"),
-                    route: FibRoute::Unicast(vec![hop("fd99::3")]),
+                    route: FibRoute::unicast(vec![hop("fd99::3")]),
                 },
                 FibChange::Delete {
                     prefix: net("192.168.1.0/24"),
@@ -240,7 +240,7 @@ fn netns_install_replace_delete_and_purge() {
             .apply(vec![
                 FibChange::Replace {
                     prefix: net("192.168.4.0/24"),
-                    route: FibRoute::Unicast(vec![FibNextHop {
+                    route: FibRoute::unicast(vec![FibNextHop {
                         gateway: ip("172.31.0.1"),
                         ifindex: None,
                     }]),
@@ -352,7 +352,7 @@ fn netns_bulk_install_rate() {
         let changes: Vec<FibChange> = (0..N)
             .map(|i| FibChange::Replace {
                 prefix: IpNet::new(IpAddr::V4((0x2000_0000 + (i << 8)).into()), 24).unwrap(),
-                route: FibRoute::Unicast(vec![FibNextHop {
+                route: FibRoute::unicast(vec![FibNextHop {
                     gateway: ip("10.99.0.2"),
                     ifindex: Some(idx),
                 }]),

@@ -1,89 +1,58 @@
-//! A [`Fib`] wrapper that remembers what it installed, for the control socket's `fib` request:
-//! the FIB worker applies changes in its own task, the owner loop reads the shared table.
+//! A [`Fib`] wrapper that remembers which changes the kernel refused, for the control socket's
+//! `fib` request. What is installed is what the RIB wants (`Rib::fib_route`) minus these
+//! failures (and minus what the worker has not applied yet, `FibSender::pending`): keeping a
+//! copy of a million installed routes here would double the speaker's memory for a view.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipnet::IpNet;
 
 use crate::fib::api::{ApplyReport, Fib, FibError};
-use crate::rib::{FibChange, FibRoute};
+use crate::rib::FibChange;
 
-/// One route as last applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstalledRoute {
-    /// The route.
-    pub route: FibRoute,
-    /// `None` if the kernel accepted it, else its error.
-    pub error: Option<String>,
-}
-
-/// The table shared between the FIB worker (writer) and the owner loop (reader).
+/// The refused changes, shared between the FIB worker (writer) and the owner loop (reader).
 #[derive(Debug, Clone, Default)]
 pub struct FibState {
-    inner: Arc<Mutex<BTreeMap<IpNet, InstalledRoute>>>,
+    failed: Arc<Mutex<BTreeMap<IpNet, String>>>,
 }
 
 impl FibState {
-    /// An empty table.
+    /// No failures.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<IpNet, InstalledRoute>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<IpNet, String>> {
         // A poisoned lock only means a panic elsewhere mid-update; the map is still usable.
-        self.inner
+        self.failed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A copy of the routes (optionally one prefix).
-    pub fn snapshot(&self, prefix: Option<IpNet>) -> Vec<(IpNet, InstalledRoute)> {
-        let map = self.lock();
-        match prefix {
-            Some(p) => map
-                .get(&p.trunc())
-                .map(|r| vec![(p.trunc(), r.clone())])
-                .unwrap_or_default(),
-            None => map.iter().map(|(p, r)| (*p, r.clone())).collect(),
-        }
+    /// The kernel's error for the last change of `prefix`, if it refused it.
+    pub fn error(&self, prefix: &IpNet) -> Option<String> {
+        self.lock().get(&prefix.trunc()).cloned()
     }
 
-    /// How many routes are installed (accepted by the kernel).
-    pub fn installed(&self) -> usize {
-        self.lock().values().filter(|r| r.error.is_none()).count()
+    /// Every prefix whose last change was refused, with the kernel's error.
+    pub fn failures(&self) -> BTreeMap<IpNet, String> {
+        self.lock().clone()
     }
 
-    fn record(&self, changes: &[FibChange], report: &ApplyReport) {
-        let failed: BTreeMap<IpNet, &str> = report
-            .failed
-            .iter()
-            .map(|f| (*f.change.prefix(), f.error.as_str()))
-            .collect();
+    fn record(&self, retried: &[IpNet], report: &ApplyReport) {
         let mut map = self.lock();
-        for c in changes {
-            match c {
-                FibChange::Replace { prefix, route } => {
-                    map.insert(
-                        *prefix,
-                        InstalledRoute {
-                            route: route.clone(),
-                            error: failed.get(prefix).map(|e| (*e).to_owned()),
-                        },
-                    );
-                }
-                FibChange::Delete { prefix } => {
-                    if !failed.contains_key(prefix) {
-                        map.remove(prefix);
-                    }
-                }
-            }
+        for p in retried {
+            map.remove(p);
+        }
+        for f in &report.failed {
+            map.insert(*f.change.prefix(), f.error.clone());
         }
     }
 }
 
-/// A FIB that records every applied change in a [`FibState`].
+/// A FIB that records refused changes in a [`FibState`].
 #[derive(Debug)]
 pub struct TrackingFib<F> {
     inner: F,
@@ -107,24 +76,30 @@ impl<F: Fib> TrackingFib<F> {
 impl<F: Fib + Send> Fib for TrackingFib<F> {
     fn apply(&mut self, changes: Vec<FibChange>) -> impl Future<Output = ApplyReport> + Send {
         let state = self.state.clone();
-        let copy = changes.clone();
+        // Prefixes that failed before and are retried now: a success clears them.
+        let retried: Vec<IpNet> = {
+            let failed = state.lock();
+            if failed.is_empty() {
+                Vec::new()
+            } else {
+                changes
+                    .iter()
+                    .map(FibChange::prefix)
+                    .filter(|p| failed.contains_key(p))
+                    .copied()
+                    .collect()
+            }
+        };
         let fut = self.inner.apply(changes);
         async move {
             let report = fut.await;
-            state.record(&copy, &report);
+            state.record(&retried, &report);
             report
         }
     }
 
     fn purge_stale(&mut self) -> impl Future<Output = Result<Vec<IpNet>, FibError>> + Send {
-        let state = self.state.clone();
-        let fut = self.inner.purge_stale();
-        async move {
-            let removed = fut.await?;
-            let gone: BTreeSet<IpNet> = removed.iter().copied().collect();
-            state.lock().retain(|p, _| !gone.contains(p));
-            Ok(removed)
-        }
+        self.inner.purge_stale()
     }
 }
 
@@ -132,35 +107,29 @@ impl<F: Fib + Send> Fib for TrackingFib<F> {
 mod tests {
     use super::*;
     use crate::fib::{MemoryFib, RouteFailure};
+    use crate::rib::FibRoute;
 
     #[test]
-    fn records_applied_and_failed_routes() {
+    fn records_failures_and_clears_them_on_success() {
         let state = FibState::new();
         let p: IpNet = "10.0.0.0/24".parse().unwrap();
         let q: IpNet = "10.0.1.0/24".parse().unwrap();
-        let changes = vec![
-            FibChange::Replace {
-                prefix: p,
-                route: FibRoute::Blackhole,
-            },
-            FibChange::Replace {
-                prefix: q,
-                route: FibRoute::Blackhole,
-            },
-        ];
+        let refused = FibChange::Replace {
+            prefix: q,
+            route: FibRoute::Blackhole,
+        };
         let report = ApplyReport {
             applied: 1,
             failed: vec![RouteFailure {
-                change: changes[1].clone(),
+                change: refused,
                 error: "Network is unreachable".into(),
             }],
         };
-        state.record(&changes, &report);
-        assert_eq!(state.installed(), 1);
-        let snap = state.snapshot(Some(q));
-        assert_eq!(snap[0].1.error.as_deref(), Some("Network is unreachable"));
-        state.record(&[FibChange::Delete { prefix: p }], &ApplyReport::default());
-        assert_eq!(state.snapshot(None).len(), 1);
+        state.record(&[], &report);
+        assert_eq!(state.error(&q).as_deref(), Some("Network is unreachable"));
+        assert_eq!(state.error(&p), None);
+        state.record(&[q], &ApplyReport::default());
+        assert!(state.failures().is_empty());
     }
 
     #[test]
@@ -171,14 +140,15 @@ mod tests {
         rt.block_on(async {
             let (mut fib, state) = TrackingFib::new(MemoryFib::new());
             let p: IpNet = "10.0.0.0/24".parse().unwrap();
-            fib.apply(vec![FibChange::Replace {
-                prefix: p,
-                route: FibRoute::Blackhole,
-            }])
-            .await;
-            assert_eq!(state.installed(), 1);
+            let report = fib
+                .apply(vec![FibChange::Replace {
+                    prefix: p,
+                    route: FibRoute::Blackhole,
+                }])
+                .await;
+            assert_eq!(report.applied, 1);
+            assert!(state.failures().is_empty());
             assert_eq!(fib.purge_stale().await.unwrap(), vec![p]);
-            assert_eq!(state.installed(), 0);
         });
     }
 }

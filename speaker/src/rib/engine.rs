@@ -14,7 +14,7 @@
 //! Every input only mutates state and queues work; nothing leaves the RIB until `drain`, so the
 //! daemon can feed a burst of UPDATEs and get one grouped batch out (BIRD-style buckets).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -372,6 +372,8 @@ pub struct Rib<R = ConnectedRoutes> {
     /// non-empty): their dependents must be re-resolved.
     changed_prefixes: BTreeSet<IpNet>,
     export_cache: ExportCache,
+    /// Distinct next-hop sets of kernel routes, shared by every route using them.
+    hop_sets: HashSet<Arc<[FibNextHop]>>,
 }
 
 impl<R: NextHopResolver> Rib<R> {
@@ -388,6 +390,7 @@ impl<R: NextHopResolver> Rib<R> {
             recursive_nh: HashMap::new(),
             changed_prefixes: BTreeSet::new(),
             export_cache: ExportCache::default(),
+            hop_sets: HashSet::new(),
         }
     }
 
@@ -1021,7 +1024,7 @@ impl<R: NextHopResolver> Rib<R> {
         self.reselect(&prefix, &mut dest);
         let new = dest.selection_key();
         if old != new || force_fib {
-            let route = self.fib_route_of(&prefix, &dest);
+            let route = self.fib_route_of(&prefix, &dest).map(|r| self.shared(r));
             self.fib_pending.insert(prefix, route);
             if !self.recursive_nh.is_empty() {
                 self.changed_prefixes.insert(prefix);
@@ -1206,7 +1209,23 @@ impl<R: NextHopResolver> Rib<R> {
         }
         hops.sort();
         hops.dedup();
-        (!hops.is_empty()).then_some(FibRoute::Unicast(hops))
+        (!hops.is_empty()).then(|| FibRoute::Unicast(hops.into()))
+    }
+
+    /// `route` with its next-hop set replaced by the shared copy (interned).
+    fn shared(&mut self, route: FibRoute) -> FibRoute {
+        let FibRoute::Unicast(hops) = route else {
+            return route;
+        };
+        if let Some(known) = self.hop_sets.get(&hops) {
+            return FibRoute::Unicast(Arc::clone(known));
+        }
+        // Forget sets nobody uses any more before the table grows further.
+        if self.hop_sets.len() >= 4096 {
+            self.hop_sets.retain(|h| Arc::strong_count(h) > 1);
+        }
+        self.hop_sets.insert(Arc::clone(&hops));
+        FibRoute::Unicast(hops)
     }
 
     fn unindex_recursive(&mut self, prefix: &IpNet, dest: &Dest) {

@@ -2,9 +2,10 @@
 //! set (or a blackhole for an originated block). Pure data, applied by [`crate::fib`].
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// One resolved next hop of a kernel route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -20,11 +21,23 @@ pub struct FibNextHop {
 #[serde(rename_all = "snake_case")]
 pub enum FibRoute {
     /// Forward via these gateways: one is a plain route, several a multipath (ECMP) route.
-    /// Sorted, no duplicates, never empty.
-    Unicast(Vec<FibNextHop>),
+    /// Sorted, no duplicates, never empty. Shared: the RIB hands out one allocation per
+    /// distinct set, so a million routes over the same two spines cost two sets, not a million.
+    Unicast(#[serde(serialize_with = "serialize_hops")] Arc<[FibNextHop]>),
     /// Drop (an originated pod block: addresses of the block not assigned to a local pod must
     /// not be forwarded back to the fabric; calico-designs.md §1.3).
     Blackhole,
+}
+
+impl FibRoute {
+    /// A unicast route over `hops` (not shared; the RIB interns its own).
+    pub fn unicast(hops: Vec<FibNextHop>) -> Self {
+        FibRoute::Unicast(hops.into())
+    }
+}
+
+fn serialize_hops<S: Serializer>(hops: &Arc<[FibNextHop]>, s: S) -> Result<S::Ok, S::Error> {
+    hops.as_ref().serialize(s)
 }
 
 /// A change to apply to the kernel.

@@ -538,35 +538,56 @@ impl RouteEngine for RibRouteEngine {
             .collect()
     }
 
-    fn fib(&self, prefix: Option<IpNet>) -> Option<Vec<FibEntry>> {
+    fn fib(&self, prefix: Option<IpNet>) -> Option<(Vec<FibEntry>, usize)> {
         let state = self.fib_state.as_ref()?;
-        Some(
-            state
-                .snapshot(prefix)
-                .into_iter()
-                .map(|(prefix, r)| {
-                    let (kind, next_hops) = match &r.route {
-                        FibRoute::Blackhole => ("blackhole", Vec::new()),
-                        FibRoute::Unicast(h) => (
-                            "unicast",
-                            h.iter()
-                                .map(|h| FibHop {
-                                    gateway: h.gateway,
-                                    ifindex: h.ifindex,
-                                })
-                                .collect(),
-                        ),
-                    };
-                    FibEntry {
-                        prefix,
-                        kind: kind.to_owned(),
-                        next_hops,
-                        installed: r.error.is_none(),
-                        error: r.error,
-                    }
-                })
+        let pending = self.fib.as_ref().map_or(0, FibSender::pending);
+        let failures = state.failures();
+        let prefixes: Vec<IpNet> = match prefix {
+            Some(p) => vec![p.trunc()],
+            None => FAMILIES
+                .iter()
+                .flat_map(|f| self.rib.destinations(*f))
                 .collect(),
-        )
+        };
+        let mut out: Vec<FibEntry> = prefixes
+            .into_iter()
+            .filter_map(|p| {
+                let route = self.rib.fib_route(&p)?;
+                let (kind, next_hops) = match &route {
+                    FibRoute::Blackhole => ("blackhole", Vec::new()),
+                    FibRoute::Unicast(h) => (
+                        "unicast",
+                        h.iter()
+                            .map(|h| FibHop {
+                                gateway: h.gateway,
+                                ifindex: h.ifindex,
+                            })
+                            .collect(),
+                    ),
+                };
+                let error = failures.get(&p).cloned();
+                Some(FibEntry {
+                    prefix: p,
+                    kind: kind.to_owned(),
+                    next_hops,
+                    installed: error.is_none(),
+                    error,
+                })
+            })
+            .collect();
+        // A refused delete leaves our route in the kernel although the RIB has none.
+        for (p, e) in &failures {
+            if prefix.is_none_or(|want| want.trunc() == *p) && self.rib.fib_route(p).is_none() {
+                out.push(FibEntry {
+                    prefix: *p,
+                    kind: "removal-refused".to_owned(),
+                    next_hops: Vec::new(),
+                    installed: true,
+                    error: Some(e.clone()),
+                });
+            }
+        }
+        Some((out, pending))
     }
 }
 
@@ -608,7 +629,7 @@ mod tests {
         let mut config = Config::new(RouterId("1.1.1.1".parse().unwrap()), Asn(65000));
         config.prefixes = vec!["192.168.10.0/26".parse().unwrap()];
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut e = RibRouteEngine::from_config(&config, PolicyBook::default()).with_fib(tx);
+        let mut e = RibRouteEngine::from_config(&config, PolicyBook::default()).with_fib(tx.into());
         for ev in [
             KernelEvent::Link {
                 ifindex: 1,

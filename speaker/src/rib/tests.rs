@@ -1378,3 +1378,43 @@ fn scale_one_million_routes() {
         rib.stats().attr_sets
     );
 }
+
+#[test]
+fn kernel_routes_share_one_next_hop_set() {
+    let mut rib = new_rib(|_| {});
+    let a = peer(&mut rib, "10.0.0.1", 65001, "2.2.2.2", |_| {});
+    drain(&mut rib);
+    announce(
+        &mut rib,
+        a,
+        &["192.0.2.0/24", "198.51.100.0/24"],
+        path(&[65001], "10.0.0.1"),
+    );
+    announce(
+        &mut rib,
+        a,
+        &["203.0.113.0/24"],
+        path(&[65001, 7], "10.0.0.1"),
+    );
+    let out = drain(&mut rib);
+    let hops: Vec<Arc<[FibNextHop]>> = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
+        .iter()
+        .map(|p| match fib_of(&out, p) {
+            Some(FibChange::Replace {
+                route: FibRoute::Unicast(h),
+                ..
+            }) => h,
+            other => panic!("{p}: {other:?}"),
+        })
+        .collect();
+    assert_eq!(hops[0], unicast_hops(&[("10.0.0.1", 1)]));
+    // One allocation for all three, even across attribute sets.
+    assert!(Arc::ptr_eq(&hops[0], &hops[1]) && Arc::ptr_eq(&hops[0], &hops[2]));
+}
+
+fn unicast_hops(gws: &[(&str, u32)]) -> Arc<[FibNextHop]> {
+    match unicast(gws) {
+        FibRoute::Unicast(h) => h,
+        FibRoute::Blackhole => unreachable!(),
+    }
+}
