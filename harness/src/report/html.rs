@@ -127,6 +127,37 @@ pub fn html_report(report: &RunReport, ev: &Evidence) -> String {
     }
     s.push_str("</table>");
 
+    if !report.flows.is_empty() {
+        s.push_str("<h2>Loss per flow</h2><table><tr><th>from</th><th>to</th><th>sent</th><th>received</th><th>lost</th><th>longest gap</th></tr>");
+        for f in &report.flows {
+            let class = if f.lost == 0 { "pass" } else { "fail" };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"badge {class}\">{}</span></td><td>{} ms</td></tr>",
+                escape(f.src.as_str()),
+                escape(f.dst.as_str()),
+                f.sent,
+                f.received,
+                f.lost,
+                f.longest_gap_ms
+            );
+        }
+        s.push_str("</table>");
+    }
+    if !report.churn.is_empty() {
+        s.push_str("<h2>Route churn during the scenario</h2><table><tr><th>node</th><th>routes added</th><th>routes removed</th></tr>");
+        for c in &report.churn {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(c.node.as_str()),
+                c.added,
+                c.removed
+            );
+        }
+        s.push_str("</table>");
+    }
+
     s.push_str("<h2>FIB differences</h2>");
     if diffs.is_empty() {
         s.push_str("<p>Every FIB equals its expected FIB.</p>");

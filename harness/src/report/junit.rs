@@ -108,6 +108,8 @@ pub(crate) mod tests {
             verdict: Verdict::Fail,
             artifacts: None,
             speakers_rss_kib: 0,
+            flows: Vec::new(),
+            churn: Vec::new(),
         }
     }
 

@@ -490,6 +490,8 @@ impl Fabric {
             verdict,
             artifacts: Some(artifacts.clone()),
             speakers_rss_kib: convergence.rss_kib.values().sum(),
+            flows: Vec::new(),
+            churn: Vec::new(),
         };
         let evidence = Evidence {
             plan: Arc::unwrap_or_clone(plan),

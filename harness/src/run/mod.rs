@@ -24,4 +24,4 @@ pub use fabric::{Convergence, Evidence, Fabric};
 pub use misconfig::Misconfig;
 pub use options::RunOptions;
 pub use orchestrate::{run, run_and_keep, run_with, RunError};
-pub use report::{NodeReport, RunReport, Verdict};
+pub use report::{FlowLoss, NodeChurn, NodeReport, RunReport, Verdict};

@@ -1,14 +1,19 @@
 //! `fabriclab run` as one call: up, converge, check, finish.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use crate::check::CheckResult;
+use crate::fib::reader::RouteChange;
 use crate::lab::LabError;
+use crate::restart::probe::{FlowSpec, Probe, ProbeConfig, ProbeReport};
 use crate::speakers::{MissingDaemon, SpeakerError};
 use crate::topology::{NodeId, TopologyError};
 
 use super::convergence::WatchError;
 use super::fabric::{Convergence, Evidence, Fabric};
 use super::options::RunOptions;
-use super::report::RunReport;
+use super::report::{FlowLoss, NodeChurn, RunReport};
 use crate::scenario::{run_steps, Scenario};
 
 /// Why a run could not produce a verdict.
@@ -68,15 +73,114 @@ pub fn run_with(
 ) -> Result<(RunReport, Evidence), RunError> {
     let mut fabric = Fabric::up(opts)?;
     let (conv, mut checks) = initial_convergence(&mut fabric, opts);
+    let mut flows = Vec::new();
+    let mut churn = Vec::new();
     if let Some(sc) = scenario {
         let converged_at = std::time::Instant::now();
         progress(format!("scenario {}: {} steps", sc.name, sc.steps.len()));
+        // Continuous flows across racks for the whole scenario: what each event cost in
+        // packets, measured, not inferred from routes.
+        let probe = start_flows(&fabric);
         let (steps, _) = run_steps(&mut fabric, sc, converged_at, opts.deadline);
         checks.extend(steps);
+        if let Some((probe, specs)) = probe {
+            match probe.stop() {
+                Ok(r) => flows = flow_losses(&r, &specs),
+                Err(e) => progress(format!("probe flows failed: {e}")),
+            }
+        }
+        churn = churn_since(&fabric, converged_at);
     }
     let (state, actual) = fabric.checks()?;
     checks.extend(state);
-    fabric.finish_with_evidence(checks, &conv, &actual)
+    let (mut report, evidence) = fabric.finish_with_evidence(checks, &conv, &actual)?;
+    report.flows = flows;
+    report.churn = churn;
+    Ok((report, evidence))
+}
+
+/// One flow from the first pod of each rack to the first pod of the next rack (the last rack
+/// to the first): every rack sends and receives.
+fn start_flows(fabric: &Fabric) -> Option<(Probe, Vec<FlowSpec>)> {
+    let plan = fabric.plan();
+    let mut firsts: BTreeMap<u32, &crate::topology::PodPlan> = BTreeMap::new();
+    for pod in &plan.pods {
+        if let Some(rack) = plan.node(&pod.host).and_then(|n| n.rack) {
+            firsts.entry(rack).or_insert(pod);
+        }
+    }
+    let pods: Vec<_> = firsts.values().copied().collect();
+    if pods.len() < 2 {
+        return None;
+    }
+    let specs: Vec<FlowSpec> = pods
+        .iter()
+        .enumerate()
+        .filter_map(|(i, src)| {
+            let dst = pods.get((i + 1) % pods.len())?;
+            let id = u32::try_from(i).ok()?;
+            Some(FlowSpec {
+                id,
+                src: src.id.clone(),
+                dst: dst.id.clone(),
+                dst_addr: dst.v4,
+                port: 40000 + u16::try_from(i).ok()?,
+            })
+        })
+        .collect();
+    let config = ProbeConfig {
+        rate: 1000,
+        duration: Duration::from_secs(600),
+        max_packets: 600_000,
+    };
+    match Probe::start(fabric.lab(), &specs, config) {
+        Ok(p) => Some((p, specs)),
+        Err(e) => {
+            progress(format!("probe flows not started: {e}"));
+            None
+        }
+    }
+}
+
+fn flow_losses(report: &ProbeReport, specs: &[FlowSpec]) -> Vec<FlowLoss> {
+    report
+        .per_flow(report.epoch, None)
+        .into_iter()
+        .filter_map(|(id, w)| {
+            let spec = specs.iter().find(|s| s.id == id)?;
+            Some(FlowLoss {
+                src: spec.src.clone(),
+                dst: spec.dst.clone(),
+                sent: w.sent,
+                received: w.received,
+                lost: w.lost,
+                longest_gap_ms: u64::try_from(w.longest_gap.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect()
+}
+
+/// Route events per node after `since` (nodes without any are left out).
+fn churn_since(fabric: &Fabric, since: Instant) -> Vec<NodeChurn> {
+    let Some(log) = fabric.route_log() else {
+        return Vec::new();
+    };
+    let log = log.lock().unwrap_or_else(|p| p.into_inner());
+    let mut per: BTreeMap<NodeId, (u64, u64)> = BTreeMap::new();
+    for (node, ev) in log.iter().filter(|(_, e)| e.at >= since) {
+        let e = per.entry(node.clone()).or_default();
+        match ev.change {
+            RouteChange::Added => e.0 += 1,
+            RouteChange::Removed => e.1 += 1,
+        }
+    }
+    per.into_iter()
+        .map(|(node, (added, removed))| NodeChurn {
+            node,
+            added,
+            removed,
+        })
+        .collect()
 }
 
 /// Like [`run_with`], but leaves the lab and its daemons up after the checks (`repro

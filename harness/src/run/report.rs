@@ -9,6 +9,8 @@
 //!   `converged_ms` (from all speakers started; null if never), `route_events`;
 //! - `checks[]`: `name`, `status` (`pass` | `fail` | `ignored`), `summary`, `details[]`;
 //! - `verdict`: `pass` | `fail`;
+//! - `flows[]` (scenario runs): `src`, `dst`, `sent`, `received`, `lost`, `longest_gap_ms`;
+//! - `churn[]` (scenario runs): `node`, `added`, `removed` route events after convergence;
 //! - `speakers_rss_kib`: resident memory of every daemon at convergence (and `nodes[].rss_kib`);
 //! - `artifacts`: directory holding captures and daemon logs (kept on failure).
 
@@ -44,6 +46,26 @@ pub struct NodeReport {
     pub rss_kib: Option<u64>,
 }
 
+/// Packets of one continuous probe flow during a scenario (pod to pod across racks, UDP with
+/// sequence numbers, about 1,000 packets per second).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowLoss {
+    pub src: NodeId,
+    pub dst: NodeId,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub longest_gap_ms: u64,
+}
+
+/// Route churn on one node during a scenario (netlink route events after convergence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeChurn {
+    pub node: NodeId,
+    pub added: u64,
+    pub removed: u64,
+}
+
 /// Durations of the run's phases, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timings {
@@ -72,6 +94,12 @@ pub struct RunReport {
     /// Resident memory of every daemon at convergence, in KiB (all nodes together).
     #[serde(default)]
     pub speakers_rss_kib: u64,
+    /// Continuous flows during the scenario (empty without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<FlowLoss>,
+    /// Route churn per node during the scenario (nodes with events only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub churn: Vec<NodeChurn>,
 }
 
 impl RunReport {
@@ -152,6 +180,33 @@ impl RunReport {
             if c.details.len() > 40 {
                 let _ = writeln!(s, "          ... and {} more", c.details.len() - 40);
             }
+        }
+        if !self.flows.is_empty() {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "  flows during the scenario (UDP, ~1,000 packets/s each):"
+            );
+            for f in &self.flows {
+                let _ = writeln!(
+                    s,
+                    "  {:<10} -> {:<10} sent {:>6} received {:>6} lost {:>5} longest gap {} ms",
+                    f.src.to_string(),
+                    f.dst.to_string(),
+                    f.sent,
+                    f.received,
+                    f.lost,
+                    f.longest_gap_ms
+                );
+            }
+        }
+        if !self.churn.is_empty() {
+            let churn: Vec<String> = self
+                .churn
+                .iter()
+                .map(|c| format!("{} +{} -{}", c.node, c.added, c.removed))
+                .collect();
+            let _ = writeln!(s, "  route churn during the scenario: {}", churn.join(", "));
         }
         let _ = writeln!(s);
         let passed = self.checks.iter().filter(|c| c.passed()).count();
