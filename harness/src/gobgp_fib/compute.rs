@@ -156,6 +156,10 @@ pub fn changes(
 mod tests {
     use super::*;
 
+    fn uni(hops: Vec<FibNextHop>) -> FibRoute {
+        FibRoute::Unicast(hops.into())
+    }
+
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
     }
@@ -255,7 +259,7 @@ mod tests {
         let d = "0.0.0.0/0";
         assert_eq!(
             desired_route(net(d), &paths(vec![learned(d, "10.0.0.1")]), RELAX, lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.1", 2)]))
+            Some(uni(vec![hop("10.0.0.1", 2)]))
         );
     }
 
@@ -265,10 +269,7 @@ mod tests {
         let set = paths(vec![learned(p, "10.0.0.3"), learned(p, "10.0.0.1")]);
         assert_eq!(
             desired_route(net(p), &set, RELAX, lab),
-            Some(FibRoute::Unicast(vec![
-                hop("10.0.0.1", 2),
-                hop("10.0.0.3", 3)
-            ]))
+            Some(uni(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]))
         );
     }
 
@@ -278,7 +279,7 @@ mod tests {
         let set = paths(vec![learned(p, "10.0.0.3"), learned(p, "10.0.0.1")]);
         assert_eq!(
             desired_route(net(p), &set, ecmp(1), lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+            Some(uni(vec![hop("10.0.0.3", 3)]))
         );
     }
 
@@ -288,7 +289,7 @@ mod tests {
         let set = paths(vec![learned(p, "10.0.0.0"), learned(p, "10.0.0.3")]);
         assert_eq!(
             desired_route(net(p), &set, RELAX, lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+            Some(uni(vec![hop("10.0.0.3", 3)]))
         );
         let only_self = paths(vec![learned(p, "10.0.0.0"), learned(p, "192.0.2.1")]);
         assert_eq!(desired_route(net(p), &only_self, RELAX, lab), None);
@@ -301,7 +302,7 @@ mod tests {
         let set = paths(vec![learned(p, "10.255.0.9"), learned(p, "10.0.0.1")]);
         assert_eq!(
             desired_route(net(p), &set, RELAX, lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.1", 2)]))
+            Some(uni(vec![hop("10.0.0.1", 2)]))
         );
     }
 
@@ -310,7 +311,7 @@ mod tests {
         let mut installed = Installed::new();
         let a = net("10.64.0.0/26");
         let b = net("10.77.0.0/24");
-        let via1 = FibRoute::Unicast(vec![hop("10.0.0.1", 2)]);
+        let via1 = uni(vec![hop("10.0.0.1", 2)]);
         let c = changes(
             &mut installed,
             [(a, Some(FibRoute::Blackhole)), (b, Some(via1.clone()))],
@@ -323,7 +324,7 @@ mod tests {
         );
         assert!(c.is_empty(), "{c:?}");
         // The ECMP set grows: one replace in place.
-        let both = FibRoute::Unicast(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]);
+        let both = uni(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]);
         let c = changes(&mut installed, [(b, Some(both.clone()))]);
         assert_eq!(
             c,
@@ -349,14 +350,11 @@ mod tests {
         let set = paths(vec![learned(p, "10.255.0.7")]);
         assert_eq!(
             desired_route(net(p), &set, RELAX, lab),
-            Some(FibRoute::Unicast(vec![
-                hop("10.0.0.1", 2),
-                hop("10.0.0.3", 3)
-            ]))
+            Some(uni(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]))
         );
         assert_eq!(
             desired_route(net(p), &set, ecmp(1), lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+            Some(uni(vec![hop("10.0.0.3", 3)]))
         );
     }
 
@@ -374,14 +372,11 @@ mod tests {
         ]);
         assert_eq!(
             desired_route(net(p), &set, strict, lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+            Some(uni(vec![hop("10.0.0.3", 3)]))
         );
         assert_eq!(
             desired_route(net(p), &set, RELAX, lab),
-            Some(FibRoute::Unicast(vec![
-                hop("10.0.0.1", 2),
-                hop("10.0.0.3", 3)
-            ]))
+            Some(uni(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]))
         );
         // The same neighbouring AS (two ToRs of one rack): both.
         let same = paths(vec![
@@ -390,10 +385,7 @@ mod tests {
         ]);
         assert_eq!(
             desired_route(net(p), &same, strict, lab),
-            Some(FibRoute::Unicast(vec![
-                hop("10.0.0.1", 2),
-                hop("10.0.0.3", 3)
-            ]))
+            Some(uni(vec![hop("10.0.0.1", 2), hop("10.0.0.3", 3)]))
         );
         // iBGP needs the identical AS_PATH.
         let ibgp = paths(vec![
@@ -402,7 +394,7 @@ mod tests {
         ]);
         assert_eq!(
             desired_route(net(p), &ibgp, strict, lab),
-            Some(FibRoute::Unicast(vec![hop("10.0.0.3", 3)]))
+            Some(uni(vec![hop("10.0.0.3", 3)]))
         );
     }
 
