@@ -254,3 +254,66 @@ fn neighbor_state(n: &NeighborStatus) -> NeighborState {
         caps,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::path::Path;
+
+    use fabric_speaker::config::NextHopSelf;
+
+    use super::super::api::SpeakerOptions;
+    use super::super::fixtures::load;
+    use super::*;
+    use crate::process::RunDir;
+    use crate::topology::NodeId;
+
+    fn rendered(plan: &crate::topology::Plan, node: &str) -> Config {
+        let dir = RunDir::at("/tmp/fl-render-unused");
+        let options = SpeakerOptions::default();
+        let id = NodeId::from(node);
+        let ctx = NodeContext::new(plan, &id, Path::new("/proc/self/ns/net"), &dir, &options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        config(&ctx).unwrap_or_else(|e| panic!("{node}: {e}"))
+    }
+
+    #[test]
+    fn routing_policy_is_rendered() {
+        let mut plan = load("as-per-rack.yaml");
+        for (max, relax, cluster) in [
+            (1u8, false, None),
+            (4, true, Some(Ipv4Addr::new(10, 9, 9, 9))),
+        ] {
+            if let Some(n) = plan.nodes.iter_mut().find(|n| n.id.as_str() == "r1t1") {
+                n.routing.max_paths = max;
+                n.routing.multipath_relax = relax;
+                n.routing.cluster_id = cluster;
+            }
+            let c = rendered(&plan, "r1t1");
+            assert_eq!(
+                (c.max_paths, c.multipath_relax, c.cluster_id),
+                (max, relax, cluster)
+            );
+            // The rendered file is what the speaker reads back.
+            let yaml = c.to_yaml().unwrap_or_else(|e| panic!("{e}"));
+            let back =
+                Config::parse(&yaml, Path::new("speaker.yaml")).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, c);
+        }
+    }
+
+    #[test]
+    fn blocks_are_blackholed_and_next_hop_self_covers_reflected_routes() {
+        let plan = load("as-per-rack.yaml");
+        let node = rendered(&plan, "r1n1");
+        assert!(node.blackhole_prefixes && !node.prefixes.is_empty());
+        let tor = rendered(&plan, "r1t1");
+        let to_nodes: Vec<&Neighbor> = tor
+            .neighbors
+            .iter()
+            .filter(|n| n.route_reflector_client)
+            .collect();
+        assert!(!to_nodes.is_empty());
+        assert!(to_nodes.iter().all(|n| n.next_hop_self == NextHopSelf::All));
+    }
+}
