@@ -87,7 +87,12 @@
 //! * **ECMP**: `max-paths: 8`, without relax (FRR `maximum-paths 8`); the harness renders the
 //!   plan's value.
 //! * **Kernel**: routes go to the main table with protocol 201 and metric 20, replaced in place;
-//!   every route of ours left by a previous run is removed at start.
+//!   they stay in the kernel when the speaker stops (BIRD's `persist`), and every route of ours
+//!   left by a previous run is removed at the next start. Next hops resolve through connected
+//!   networks and through the kernel's other routes (static routes; never the default route),
+//!   and the installed route uses the resolving route's gateways.
+//! * **Dynamic neighbors** (`listen-ranges`): passive peers created on an accepted connection,
+//!   removed when the session closes; a configured neighbor always wins over a range.
 //!
 //! Errors name the file and the field: parse errors carry serde-saphyr's location and field
 //! message; semantic errors found by [`Config::validate`] name the field path, e.g.
