@@ -45,6 +45,14 @@ impl BatchSocket {
         sock.connect(&SocketAddr::new(0, 0))?;
         // Best effort: a bigger buffer only matters for many failures in one batch.
         let _ = sock.set_rx_buf_sz(RECV_BUF);
+        // The kernel always answers; the bound only keeps a lost answer from hanging the FIB
+        // worker forever (the batch is then reported as failed).
+        nix::sys::socket::setsockopt(
+            &sock,
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(10, 0),
+        )
+        .map_err(io::Error::from)?;
         Ok(BatchSocket {
             sock,
             seq: 1,
