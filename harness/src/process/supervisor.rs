@@ -356,22 +356,8 @@ impl Supervisor {
         for r in self.running.iter().rev() {
             r.signal(Signal::SIGTERM)?;
         }
-        let running = &mut self.running;
         // A timeout here is not an error: it is what SIGKILL below is for.
-        let _ = wait_until(grace, POLL_INTERVAL, || {
-            let left: Vec<&str> = running
-                .iter_mut()
-                .filter_map(|r| {
-                    let exited = r.poll_exit().unwrap_or(false);
-                    (!exited || r.group_alive()).then_some(r.name.as_str())
-                })
-                .collect();
-            if left.is_empty() {
-                Probe::Done(())
-            } else {
-                Probe::pending(format!("still running: {}", left.join(", ")))
-            }
-        });
+        let _ = wait_all_gone(&mut self.running, grace);
         for r in self.running.iter_mut() {
             let exited = r.poll_exit().unwrap_or(false);
             if exited && !r.group_alive() {
@@ -406,21 +392,7 @@ impl Supervisor {
         for r in &self.running {
             r.signal(Signal::SIGKILL)?;
         }
-        let running = &mut self.running;
-        let waited = wait_until(KILL_WAIT, POLL_INTERVAL, || {
-            let left: Vec<&str> = running
-                .iter_mut()
-                .filter_map(|r| {
-                    let exited = r.poll_exit().unwrap_or(false);
-                    (!exited || r.group_alive()).then_some(r.name.as_str())
-                })
-                .collect();
-            if left.is_empty() {
-                Probe::Done(())
-            } else {
-                Probe::pending(left.join(", "))
-            }
-        });
+        let waited = wait_all_gone(&mut self.running, KILL_WAIT);
         let result = match (waited, self.running.iter().find(|r| r.group_alive())) {
             (Err(_), Some(r)) => Err(SupervisorError::Unkillable {
                 program: r.name.clone(),
@@ -475,6 +447,25 @@ pub(crate) fn log_tail(path: &Path) -> String {
         Ok(String::from_utf8_lossy(&buf).into_owned())
     };
     read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
+
+/// Waits until every program has exited and its whole process group is gone; the timeout
+/// names the ones still running.
+fn wait_all_gone(running: &mut [Running], timeout: Duration) -> Result<(), crate::wait::Timeout> {
+    wait_until(timeout, POLL_INTERVAL, || {
+        let left: Vec<&str> = running
+            .iter_mut()
+            .filter_map(|r| {
+                let exited = r.poll_exit().unwrap_or(false);
+                (!exited || r.group_alive()).then_some(r.name.as_str())
+            })
+            .collect();
+        if left.is_empty() {
+            Probe::Done(())
+        } else {
+            Probe::pending(format!("still running: {}", left.join(", ")))
+        }
+    })
 }
 
 #[cfg(test)]

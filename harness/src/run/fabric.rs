@@ -37,10 +37,6 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn progress(msg: impl AsRef<str>) {
-    crate::progress::line(msg);
-}
-
 /// The outcome of one wait for convergence.
 #[derive(Debug, Clone)]
 pub struct Convergence {
@@ -120,7 +116,7 @@ impl Fabric {
                 plan.pods.len()
             ),
         );
-        progress(format!(
+        crate::progress::line(format!(
             "lab {} built: {} nodes, {} links, {} pods in {} ms",
             lab.name(),
             plan.nodes.len(),
@@ -148,7 +144,7 @@ impl Fabric {
             match Capture::start(CaptureConfig::new(artifacts.join("pcap")), targets) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    progress(format!("capture disabled: {e}"));
+                    crate::progress::line(format!("capture disabled: {e}"));
                     None
                 }
             }
@@ -168,7 +164,7 @@ impl Fabric {
         let watch = rt.block_on(ConvergenceWatch::start(targets, opts.record_events))?;
         let (speakers, speakers_start) =
             start_speakers(&plan, &netns, opts, &artifacts.join("nodes"), &recorder)?;
-        progress(format!(
+        crate::progress::line(format!(
             "{} speakers started in {} ms",
             speakers.len(),
             ms(speakers_start)

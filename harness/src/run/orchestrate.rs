@@ -77,7 +77,7 @@ pub fn run_with(
     let mut churn = Vec::new();
     if let Some(sc) = scenario {
         let converged_at = std::time::Instant::now();
-        progress(format!("scenario {}: {} steps", sc.name, sc.steps.len()));
+        crate::progress::line(format!("scenario {}: {} steps", sc.name, sc.steps.len()));
         // Continuous flows across racks for the whole scenario: what each event cost in
         // packets, measured, not inferred from routes.
         let probe = start_flows(&fabric);
@@ -86,7 +86,7 @@ pub fn run_with(
         if let Some((probe, specs)) = probe {
             match probe.stop() {
                 Ok(r) => flows = flow_losses(&r, &specs),
-                Err(e) => progress(format!("probe flows failed: {e}")),
+                Err(e) => crate::progress::line(format!("probe flows failed: {e}")),
             }
         }
         churn = churn_since(&fabric, converged_at);
@@ -136,7 +136,7 @@ fn start_flows(fabric: &Fabric) -> Option<(Probe, Vec<FlowSpec>)> {
     match Probe::start(fabric.lab(), &specs, config) {
         Ok(p) => Some((p, specs)),
         Err(e) => {
-            progress(format!("probe flows not started: {e}"));
+            crate::progress::line(format!("probe flows not started: {e}"));
             None
         }
     }
@@ -202,18 +202,14 @@ pub fn run_and_keep(
     Ok((checks, name))
 }
 
-fn progress(msg: impl AsRef<str>) {
-    crate::progress::line(msg);
-}
-
 fn initial_convergence(fabric: &mut Fabric, opts: &RunOptions) -> (Convergence, Vec<CheckResult>) {
-    progress(format!(
+    crate::progress::line(format!(
         "waiting up to {} s for convergence",
         opts.deadline.as_secs()
     ));
     let t0 = fabric.t0();
     let conv = fabric.wait_converged(t0, opts.deadline);
-    progress(format!(
+    crate::progress::line(format!(
         "{}: {}",
         if conv.converged {
             "converged"
