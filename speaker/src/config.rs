@@ -11,11 +11,15 @@
 //!   address: 0.0.0.0             # "::" listens dual-stack
 //!   port: 179
 //! hostname: leaf1                # FQDN capability (defaults to the system host name)
-//! graceful-restart:              # capability only for now (RFC 4724 §3)
+//! graceful-restart:              # RFC 4724 (helper and restarting roles)
 //!   enabled: true
-//!   restart-time: 120
-//!   restarting: false            # the R bit: set when this start is a graceful restart
-//!   preserve-forwarding: false   # the F bit for every advertised family
+//!   restart-time: 120            # advertised: how long peers keep our routes after a reset
+//!   restarting: auto             # R bit: auto (our kernel routes survived), true (as bird -R), false
+//!   preserve-forwarding: false   # true forces F=1; otherwise F=1 when our kernel routes survived
+//!   notification: false          # RFC 8538 N bit: NOTIFICATIONs (but Hard Reset) keep routes too
+//!   stale-path-time: 360         # helper: most wait for End-of-RIB after the peer is back
+//!   selection-deferral-time: 120 # restarting: most wait for peers' End-of-RIB (RFC 4724 §4.1)
+//!   long-lived-stale-time: 0     # RFC 9494 LLGR: seconds routes stay LLGR_STALE (0: off)
 //! neighbors:
 //!   - address: 10.0.1.0
 //!     remote-as: 65100           # or "internal" / "external"
@@ -127,6 +131,12 @@ pub const DEFAULT_IDLE_HOLD: u16 = 1;
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// Largest restart time that fits the 12-bit field (RFC 4724 §3).
 pub const MAX_RESTART_TIME: u16 = 4095;
+/// Default stale-path time (helper), seconds (FRR's default).
+pub const DEFAULT_STALE_PATH_TIME: u16 = 360;
+/// Default selection deferral time (restarting speaker), seconds (FRR's default).
+pub const DEFAULT_SELECTION_DEFERRAL_TIME: u16 = 120;
+/// Largest long-lived stale time: a 24-bit field (RFC 9494 §3).
+pub const MAX_LONG_LIVED_STALE_TIME: u32 = 0x00FF_FFFF;
 /// Default ECMP width.
 pub const DEFAULT_MAX_PATHS: u8 = 8;
 /// Default limit of dynamic peers per listen range (FRR `bgp listen limit`).
@@ -223,25 +233,40 @@ impl Default for Listen {
     }
 }
 
-/// Graceful restart capability (RFC 4724 §3). Only the capability is implemented so far.
+/// Graceful restart (RFC 4724), its notification extension (RFC 8538) and long-lived graceful
+/// restart (RFC 9494): the capability and both roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GracefulRestart {
-    /// Advertise the capability.
+    /// Advertise the capability and act as helper and restarting speaker.
     #[serde(default)]
     pub enabled: bool,
-    /// Restart Time in seconds (12 bits, at most 4095).
+    /// Restart Time in seconds (12 bits, at most 4095): how long peers retain our routes.
     #[serde(default = "default_restart_time")]
     pub restart_time: u16,
-    /// Restart State (R) bit: set when this process start is a graceful restart.
+    /// Whether this process start is a graceful restart (the R bit, RFC 4724 §3/§4.1).
     #[serde(default)]
-    pub restarting: bool,
-    /// Forwarding State (F) bit for every advertised family.
+    pub restarting: RestartMode,
+    /// Force the Forwarding State (F) bit for every advertised family. Without it F is set only
+    /// when our kernel routes survived the restart (RFC 4724 §4.1).
     #[serde(default)]
     pub preserve_forwarding: bool,
-    /// Notification (N) bit of RFC 8538.
+    /// Notification (N) bit of RFC 8538: when both sides set it, a NOTIFICATION other than
+    /// Cease/Hard Reset and a hold timer expiry keep routes like a TCP failure does.
     #[serde(default)]
     pub notification: bool,
+    /// Helper: how long, after the restarted peer is back, its stale routes may wait for its
+    /// End-of-RIB before they are deleted (FRR `stalepath-time`, default 360 s).
+    #[serde(default = "default_stale_path_time")]
+    pub stale_path_time: u16,
+    /// Restarting speaker: the Selection_Deferral_Timer, the most best-path selection waits for
+    /// End-of-RIB from its peers (RFC 4724 §4.1; FRR `select-defer-time`, default 120 s).
+    #[serde(default = "default_selection_deferral_time")]
+    pub selection_deferral_time: u16,
+    /// Long-lived stale time in seconds advertised per family (RFC 9494 §3, 24 bits); 0 turns
+    /// LLGR off (no capability 71 sent, stale routes are not kept beyond the restart time).
+    #[serde(default)]
+    pub long_lived_stale_time: u32,
 }
 
 impl Default for GracefulRestart {
@@ -249,10 +274,64 @@ impl Default for GracefulRestart {
         GracefulRestart {
             enabled: false,
             restart_time: DEFAULT_RESTART_TIME,
-            restarting: false,
+            restarting: RestartMode::default(),
             preserve_forwarding: false,
             notification: false,
+            stale_path_time: DEFAULT_STALE_PATH_TIME,
+            selection_deferral_time: DEFAULT_SELECTION_DEFERRAL_TIME,
+            long_lived_stale_time: 0,
         }
+    }
+}
+
+/// Whether a start of the speaker is a graceful restart (sets R=1, keeps its kernel routes,
+/// defers selection). Written `auto`, `true` or `false` in YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartMode {
+    /// A restart when routes of our kernel protocol survived from a previous instance.
+    #[default]
+    Auto,
+    /// Every start is a restart (as `bird -R`, which calico-node uses).
+    Always,
+    /// Never a restart.
+    Never,
+}
+
+impl Serialize for RestartMode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RestartMode::Auto => s.serialize_str("auto"),
+            RestartMode::Always => s.serialize_bool(true),
+            RestartMode::Never => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RestartMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RestartMode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("auto, true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RestartMode, E> {
+                Ok(if v {
+                    RestartMode::Always
+                } else {
+                    RestartMode::Never
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RestartMode, E> {
+                match v {
+                    "auto" => Ok(RestartMode::Auto),
+                    "true" => Ok(RestartMode::Always),
+                    "false" => Ok(RestartMode::Never),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -858,6 +937,12 @@ impl Config {
                 "must be at most 4095 seconds (12-bit field, RFC 4724 §3)",
             ));
         }
+        if self.graceful_restart.long_lived_stale_time > MAX_LONG_LIVED_STALE_TIME {
+            return Err(invalid(
+                "graceful-restart.long-lived-stale-time".into(),
+                "must be at most 16777215 seconds (24-bit field, RFC 9494 §3)",
+            ));
+        }
         // The FQDN capability value is 1 + host + 1 + domain octets, and at most 255.
         let fqdn_len = self.hostname.as_ref().map_or(0, String::len)
             + self.domain_name.as_ref().map_or(0, String::len);
@@ -1020,6 +1105,12 @@ fn default_idle_hold() -> u16 {
 fn default_restart_time() -> u16 {
     DEFAULT_RESTART_TIME
 }
+fn default_stale_path_time() -> u16 {
+    DEFAULT_STALE_PATH_TIME
+}
+fn default_selection_deferral_time() -> u16 {
+    DEFAULT_SELECTION_DEFERRAL_TIME
+}
 fn default_families() -> Vec<AddressFamily> {
     vec![AddressFamily::Ipv4Unicast]
 }
@@ -1145,6 +1236,30 @@ log-format: json
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.yaml"))
+    }
+
+    #[test]
+    fn restarting_reads_auto_true_false_and_round_trips() {
+        for (text, want) in [
+            ("auto", RestartMode::Auto),
+            ("true", RestartMode::Always),
+            ("false", RestartMode::Never),
+        ] {
+            let yaml = format!(
+                "router-id: 1.1.1.1\nlocal-as: 1\ngraceful-restart:\n  restarting: {text}\n"
+            );
+            let c = parse(&yaml).expect("parses");
+            assert_eq!(c.graceful_restart.restarting, want, "{text}");
+            let again = parse(&c.to_yaml().expect("renders")).expect("re-parses");
+            assert_eq!(again.graceful_restart, c.graceful_restart, "{text}");
+        }
+        let c = parse("router-id: 1.1.1.1\nlocal-as: 1\n").expect("parses");
+        assert_eq!(c.graceful_restart.restarting, RestartMode::Auto);
+        assert_eq!(c.graceful_restart.stale_path_time, DEFAULT_STALE_PATH_TIME);
+        assert_eq!(
+            c.graceful_restart.selection_deferral_time,
+            DEFAULT_SELECTION_DEFERRAL_TIME
+        );
     }
 
     fn err(text: &str) -> String {
@@ -1363,6 +1478,12 @@ log-format: json
         assert!(e.contains("router-id"), "{e}");
         let e = err("router-id: 1.1.1.1\nlocal-as: 1\ngraceful-restart:\n  restart-time: 5000\n");
         assert!(e.contains("graceful-restart.restart-time"), "{e}");
+        let e = err(
+            "router-id: 1.1.1.1\nlocal-as: 1\ngraceful-restart:\n  long-lived-stale-time: 16777216\n",
+        );
+        assert!(e.contains("graceful-restart.long-lived-stale-time"), "{e}");
+        let e = err("router-id: 1.1.1.1\nlocal-as: 1\ngraceful-restart:\n  restarting: maybe\n");
+        assert!(e.contains("auto, true or false"), "{e}");
     }
 
     #[test]

@@ -72,8 +72,9 @@ pub(crate) fn config(ctx: &NodeContext<'_>) -> Result<Config, SpeakerError> {
     c.graceful_restart = SpeakerGr {
         enabled: gr.enabled,
         restart_time: gr.restart_time.min(4095),
-        // As BIRD -R: every start is a restart.
-        restarting: gr.enabled,
+        // A start that finds the speaker's own kernel routes (left by a killed instance) is a
+        // graceful restart: R=1, routes kept, selection deferred (RFC 4724 §4.1).
+        restarting: fabric_speaker::config::RestartMode::Auto,
         ..SpeakerGr::default()
     };
     c.control_socket = Some(socket(ctx));

@@ -31,7 +31,7 @@ pub fn local_capabilities(config: &Config, neighbor: &Neighbor, hostname: &str) 
     let gr = &config.graceful_restart;
     if gr.enabled {
         caps.push(Capability::GracefulRestart(GracefulRestart {
-            restart_state: gr.restarting,
+            restart_state: gr.restarting == crate::config::RestartMode::Always,
             notification: gr.notification,
             restart_time: gr.restart_time,
             families: families
@@ -121,7 +121,7 @@ mod tests {
     fn capabilities_follow_the_neighbor_config() {
         let mut c = config();
         c.graceful_restart.enabled = true;
-        c.graceful_restart.restarting = true;
+        c.graceful_restart.restarting = crate::config::RestartMode::Always;
         c.graceful_restart.restart_time = 30;
         let mut n = Neighbor::new("2001:db8::2".parse().unwrap(), RemoteAs::External);
         n.address_families = vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast];
