@@ -265,6 +265,42 @@ pub struct Status {
     pub originated: Vec<IpNet>,
     /// A shutdown signal was received.
     pub shutting_down: bool,
+    /// Restarting-speaker state (RFC 4724 §4.1) when this start was a graceful restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<RestartStatus>,
+}
+
+/// The restarting speaker's recovery (RFC 4724 §4.1), in `status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RestartStatus {
+    /// Selection is still deferred (R=1 in OPENs sent now).
+    pub recovering: bool,
+    /// Peers whose End-of-RIB is awaited, with the families still missing.
+    pub awaiting_end_of_rib: Vec<AwaitedPeer>,
+    /// Seconds until the Selection Deferral Timer expires, while recovering.
+    pub deferral_remaining_secs: Option<f64>,
+    /// Why the deferral ended: `all End-of-RIB received`, `timer` or `requested`.
+    pub deferral_ended: Option<String>,
+    /// How long the deferral lasted, milliseconds from the process start.
+    pub deferral_ms: Option<u64>,
+    /// Families whose forwarding state survived (F=1), e.g. `ipv4-unicast`.
+    pub forwarding_preserved: Vec<String>,
+    /// Our kernel routes found at start and kept installed.
+    pub kernel_routes_kept: usize,
+    /// Kept routes deleted when the deferral ended (the Loc-RIB no longer had them).
+    pub kernel_routes_swept: Option<usize>,
+}
+
+/// A peer whose End-of-RIB a restarting speaker waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AwaitedPeer {
+    /// Peer address.
+    pub address: IpAddr,
+    /// Families whose End-of-RIB is missing.
+    #[serde(default)]
+    pub families: Vec<String>,
 }
 
 /// One neighbor.

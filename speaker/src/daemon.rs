@@ -689,7 +689,8 @@ impl Daemon {
         let Some(p) = self.peers.get(&addr) else {
             return;
         };
-        let caps = open::local_capabilities(&self.config, &p.neighbor, &self.hostname);
+        let restart = self.engine.open_flags();
+        let caps = open::local_capabilities(&self.config, &p.neighbor, &self.hostname, &restart);
         let msg = Open::new(
             self.config.local_as,
             p.neighbor.hold_time,
@@ -1316,6 +1317,7 @@ impl Daemon {
                 .count(),
             originated: self.engine.originated(),
             shutting_down: self.shutting_down,
+            graceful_restart: self.engine.restart_status(Instant::now()),
         }
     }
 }

@@ -11,6 +11,8 @@
 //!   kernel link/addr/route event ──► engine.kernel_event(ev) ──► UPDATEs + sessions to drop
 //!   dynamic peer reaped ──► engine.peer_removed(peer)
 //!   control socket  ──► engine.loc_rib / fib                 ──► explained Loc-RIB, kernel routes
+//!   sending an OPEN ──► engine.open_flags()                  ──► R/F bits (restarting speaker)
+//!   restart recovery ─► engine.end_deferral / restart_status ──► deferred Adj-RIB-Out + EoR
 //! ```
 //!
 //! The engine is pure (no I/O, no clock): it gets decoded UPDATEs (RFC 7606 actions already
@@ -31,8 +33,9 @@ use fabric_bgp_wire::{
 use ipnet::IpNet;
 
 use crate::config::Neighbor;
-use crate::control::{FibEntry, PrefixCounts, RibEntry, RouteDir, RouteEntry};
+use crate::control::{FibEntry, PrefixCounts, RestartStatus, RibEntry, RouteDir, RouteEntry};
 use crate::fib::KernelEvent;
+use crate::gr::restarting::OpenFlags;
 use crate::policy::PolicyBook;
 use crate::rib::origin::LocalRoute;
 
@@ -151,6 +154,24 @@ pub trait RouteEngine: Send {
     /// What the engine installed in the kernel, and how many changes the kernel has not
     /// applied yet; `None` when it has no kernel FIB.
     fn fib(&self, _prefix: Option<IpNet>) -> Option<(Vec<FibEntry>, usize)> {
+        None
+    }
+    /// The R and F bits of our graceful restart capability now (restarting speaker, RFC 4724
+    /// §4.1): R=1 while recovering from our restart, F=1 for families whose forwarding state
+    /// survived it. The default: not restarting.
+    fn open_flags(&self) -> OpenFlags {
+        OpenFlags::default()
+    }
+    /// End selection deferral now (RFC 4724 §4.1): the FIB is reconciled and every peer sent
+    /// its Adj-RIB-Out and End-of-RIB. The engine also ends it by itself when every awaited
+    /// End-of-RIB arrived ([`RouteEngine::update_received`]) or the timer expired
+    /// ([`RouteEngine::poll`]). Nothing when not deferring.
+    fn end_deferral(&mut self) -> Vec<Outgoing> {
+        Vec::new()
+    }
+    /// The restarting speaker's state for the control socket; `None` if this start was not a
+    /// graceful restart.
+    fn restart_status(&self, _now: Instant) -> Option<RestartStatus> {
         None
     }
 }

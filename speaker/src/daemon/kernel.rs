@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!   start: NetlinkFib::connect ─► purge_stale (our protocol) ─► TrackingFib ─► spawn_worker
+//!          (graceful restart: dump_ours ─► KeptRoutes kept installed ─► Recovery)
 //!          RibRouteEngine::from_config(..).with_fib(worker).with_fib_state(state)
 //!   loop:  fib::subscribe ─► snapshot ─► engine.kernel_event (before any session starts)
 //!          stream ─► Input::Kernel ─► owner loop ─► engine.kernel_event ─► UPDATEs, drops
@@ -9,25 +10,41 @@
 //!
 //! Both netlink sockets belong to the namespace the daemon runs in.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::config::{Config, RestartMode};
 use crate::fib::{
-    self, Fib, FibError, KernelEvent, KernelEventStream, NetlinkFib, RouteTarget, TrackingFib,
+    self, Fib, FibError, KeptRoutes, KernelEvent, KernelEventStream, NetlinkFib, RouteTarget,
+    TrackingFib,
 };
+use crate::gr::restarting::{self, Recovery};
 use crate::messages::Input;
 use crate::rib::route_engine::RibRouteEngine;
 
 /// The RIB engine for `config`, with the kernel FIB when `kernel.enabled`: routes of our
 /// protocol left by a previous run are purged first, so the kernel holds exactly what this run
 /// decides (routes are replaced in place from then on, never deleted and re-added).
+///
+/// Graceful restart (RFC 4724 §4.1): when this start is a restart ([`restarting::is_restart`]:
+/// `restarting: true`, or `auto` and routes of our protocol survived), those routes are kept
+/// installed instead, and the engine defers selection until the peers' End-of-RIB
+/// ([`Recovery`]); it then writes only what changed and sweeps the rest.
 pub async fn rib_engine(config: &Config) -> Result<RibRouteEngine, FibError> {
+    // The Selection Deferral Timer runs from the process start (RFC 4724 §4.1).
+    let started = Instant::now();
     let engine = RibRouteEngine::from_config(config, config.policy_book());
+    let gr = &config.graceful_restart;
+    let may_restart = gr.enabled && gr.restarting != RestartMode::Never;
     if !config.kernel.enabled {
         tracing::info!("kernel FIB disabled (kernel.enabled: false): routes are not installed");
+        if may_restart && restarting::is_restart(gr.restarting, false) {
+            tracing::info!("graceful restart: recovering, 0 kernel routes kept");
+            let recovery = Recovery::new(config, KeptRoutes::new(), started);
+            return Ok(engine.with_recovery(recovery));
+        }
         return Ok(engine);
     }
     let target = RouteTarget {
@@ -37,6 +54,24 @@ pub async fn rib_engine(config: &Config) -> Result<RibRouteEngine, FibError> {
     };
     let (mut nl, conn) = NetlinkFib::connect(target)?;
     tokio::spawn(conn);
+    if may_restart {
+        let kept = KeptRoutes::from_messages(&nl.dump_ours().await?);
+        if restarting::is_restart(gr.restarting, !kept.is_empty()) {
+            // The kernel keeps forwarding with these routes until the deferral ends.
+            tracing::info!(
+                protocol = target.protocol,
+                "graceful restart: recovering, {} kernel routes kept",
+                kept.len()
+            );
+            let recovery = Recovery::new(config, kept, started);
+            let (tracking, state) = TrackingFib::new(nl);
+            let (tx, _task) = fib::spawn_worker(tracking);
+            return Ok(engine
+                .with_fib(tx)
+                .with_fib_state(state)
+                .with_recovery(recovery));
+        }
+    }
     let stale = nl.purge_stale().await?;
     if !stale.is_empty() {
         tracing::info!(

@@ -10,9 +10,16 @@ use fabric_bgp_wire::{
 use crate::config::{Config, Neighbor};
 use crate::control::{GracefulRestartFamily, GracefulRestartInfo, NegotiatedCapabilities};
 use crate::fsm::PeerOpen;
+use crate::gr::restarting::OpenFlags;
 
-/// The capabilities we advertise to `neighbor`.
-pub fn local_capabilities(config: &Config, neighbor: &Neighbor, hostname: &str) -> Vec<Capability> {
+/// The capabilities we advertise to `neighbor`; `restart` holds the R and F bits of the
+/// graceful restart capability at run time (the engine's [`OpenFlags`]).
+pub fn local_capabilities(
+    config: &Config,
+    neighbor: &Neighbor,
+    hostname: &str,
+    restart: &OpenFlags,
+) -> Vec<Capability> {
     let families = neighbor.afi_safis();
     let mut caps: Vec<Capability> = families
         .iter()
@@ -30,15 +37,18 @@ pub fn local_capabilities(config: &Config, neighbor: &Neighbor, hostname: &str) 
     }
     let gr = &config.graceful_restart;
     if gr.enabled {
+        // RFC 4724 §4.1: R=1 only while recovering from our own restart (§4.2: never as a
+        // mere helper); F=1 for a family only if its forwarding state really survived, or
+        // when `preserve-forwarding` forces it.
         caps.push(Capability::GracefulRestart(GracefulRestart {
-            restart_state: gr.restarting == crate::config::RestartMode::Always,
+            restart_state: restart.restart_state,
             notification: gr.notification,
             restart_time: gr.restart_time,
             families: families
                 .iter()
                 .map(|af| GrFamily {
                     afi_safi: *af,
-                    forwarding_state: gr.preserve_forwarding,
+                    forwarding_state: gr.preserve_forwarding || restart.forwarding.contains(af),
                 })
                 .collect(),
         }));
@@ -125,7 +135,11 @@ mod tests {
         c.graceful_restart.restart_time = 30;
         let mut n = Neighbor::new("2001:db8::2".parse().unwrap(), RemoteAs::External);
         n.address_families = vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast];
-        let caps = local_capabilities(&c, &n, "leaf1");
+        let recovering = OpenFlags {
+            restart_state: true,
+            forwarding: [AfiSafi::IPV6_UNICAST].into_iter().collect(),
+        };
+        let caps = local_capabilities(&c, &n, "leaf1", &recovering);
         assert!(caps.contains(&Capability::Multiprotocol(AfiSafi::IPV4_UNICAST)));
         assert!(caps.contains(&Capability::Multiprotocol(AfiSafi::IPV6_UNICAST)));
         assert!(caps.contains(&Capability::RouteRefresh));
@@ -141,7 +155,29 @@ mod tests {
         let gr = gr.expect("GR capability");
         assert!(gr.restart_state);
         assert_eq!(gr.restart_time, 30);
-        assert_eq!(gr.families.len(), 2);
+        // F only for the family whose kernel routes survived.
+        let f: Vec<(AfiSafi, bool)> = gr
+            .families
+            .iter()
+            .map(|f| (f.afi_safi, f.forwarding_state))
+            .collect();
+        assert_eq!(
+            f,
+            vec![
+                (AfiSafi::IPV4_UNICAST, false),
+                (AfiSafi::IPV6_UNICAST, true)
+            ]
+        );
+        // Not (or no longer) recovering: R=0; preserve-forwarding forces F=1.
+        c.graceful_restart.preserve_forwarding = true;
+        let caps = local_capabilities(&c, &n, "leaf1", &OpenFlags::default());
+        let gr = caps.iter().find_map(|c| match c {
+            Capability::GracefulRestart(g) => Some(g.clone()),
+            _ => None,
+        });
+        let gr = gr.expect("GR capability");
+        assert!(!gr.restart_state);
+        assert!(gr.families.iter().all(|f| f.forwarding_state));
         assert!(caps.contains(&Capability::Fqdn {
             hostname: "leaf1".into(),
             domain: String::new()
@@ -149,7 +185,7 @@ mod tests {
 
         // IPv4 neighbor, GR disabled: no extended next hop, no GR.
         let n4 = Neighbor::new("192.0.2.2".parse().unwrap(), RemoteAs::External);
-        let caps = local_capabilities(&config(), &n4, "leaf1");
+        let caps = local_capabilities(&config(), &n4, "leaf1", &OpenFlags::default());
         assert!(!caps.iter().any(|c| matches!(
             c,
             Capability::ExtendedNextHop(_) | Capability::GracefulRestart(_)
@@ -160,7 +196,7 @@ mod tests {
     fn open_with_large_as_uses_as_trans_and_negotiates() {
         let c = config();
         let n = Neighbor::new("192.0.2.2".parse().unwrap(), RemoteAs::External);
-        let caps = local_capabilities(&c, &n, "x");
+        let caps = local_capabilities(&c, &n, "x", &OpenFlags::default());
         let open = Open::new(c.local_as, 90, c.router_id, caps.clone());
         assert_eq!(open.my_as, 23456, "RFC 6793 §4.2.1: AS_TRANS in My AS");
         let p = peer_open(&open);

@@ -1,1 +1,405 @@
-//! Restarting-speaker role of graceful restart (RFC 4724 §4.1): being written.
+//! Restarting-speaker role of graceful restart (RFC 4724 §4.1): plain data, time as an input.
+//!
+//! ```text
+//!   start ─► is_restart(mode, our kernel routes survived?) ─► Recovery::new (R=1, F per AF)
+//!   peer Established (its GR cap, R bit) ─► Deferral::peer_established
+//!   End-of-RIB received                  ─► Deferral::end_of_rib
+//!   session down                         ─► Deferral::peer_down
+//!   any step                             ─► Deferral::poll(now) ─► Some(DeferralEnd) once
+//! ```
+//!
+//! While deferring, the route engine receives routes but keeps the results of best-path
+//! selection from the kernel and from the peers (no FIB writes, no UPDATE, no End-of-RIB).
+//! The deferral ends when End-of-RIB arrived for every negotiated address family from every
+//! configured neighbor that is GR-capable with R=0 (a peer with R=1 restarts itself and is never
+//! waited for, so two restarting speakers cannot deadlock, RFC 4724 §3 / conformance statement
+//! 65; a peer without the capability sends no End-of-RIB to wait for), or when the Selection
+//! Deferral Timer expires. Configured neighbors not Established yet are waited for, bounded by
+//! the timer. Dynamic (listen-range) peers are never waited for: nobody knows they exist.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use fabric_bgp_wire::{AfiSafi, GracefulRestart};
+
+use crate::config::{Config, RestartMode};
+use crate::fib::KeptRoutes;
+
+/// The families whose End-of-RIB the deferral can wait for (those the RIB carries).
+const FAMILIES: [AfiSafi; 2] = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+
+/// Whether this start is a graceful restart: `Always` (every start, like `bird -R`), or `Auto`
+/// and routes of our kernel protocol survived from a previous instance.
+pub fn is_restart(mode: RestartMode, routes_survived: bool) -> bool {
+    match mode {
+        RestartMode::Always => true,
+        RestartMode::Auto => routes_survived,
+        RestartMode::Never => false,
+    }
+}
+
+/// Why selection deferral ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeferralEnd {
+    /// Every awaited End-of-RIB arrived.
+    AllEndOfRib,
+    /// The Selection Deferral Timer expired first.
+    Timer,
+    /// Ended on request (the owner loop, an operator).
+    Requested,
+}
+
+impl DeferralEnd {
+    /// Short text for logs and the control socket.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeferralEnd::AllEndOfRib => "all End-of-RIB received",
+            DeferralEnd::Timer => "timer",
+            DeferralEnd::Requested => "requested",
+        }
+    }
+}
+
+/// Selection deferral of a restarting speaker (RFC 4724 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferral {
+    started: Instant,
+    deadline: Instant,
+    /// Configured (static) neighbors and the families they are configured for.
+    configured: BTreeMap<IpAddr, BTreeSet<AfiSafi>>,
+    /// Peers whose End-of-RIB is still awaited, per family.
+    awaited: BTreeMap<IpAddr, BTreeSet<AfiSafi>>,
+    /// Established peers (configured or dynamic) and their negotiated families.
+    established: BTreeMap<IpAddr, BTreeSet<AfiSafi>>,
+    ended: Option<(DeferralEnd, Instant)>,
+}
+
+impl Deferral {
+    /// Deferral started at `now` for at most `timeout`, waiting for `neighbors` (the configured
+    /// ones, with their configured families).
+    pub fn new(
+        now: Instant,
+        timeout: Duration,
+        neighbors: impl IntoIterator<Item = (IpAddr, Vec<AfiSafi>)>,
+    ) -> Self {
+        let configured: BTreeMap<IpAddr, BTreeSet<AfiSafi>> = neighbors
+            .into_iter()
+            .map(|(a, fs)| (a, fs.into_iter().filter(|f| FAMILIES.contains(f)).collect()))
+            .filter(|(_, fs): &(IpAddr, BTreeSet<AfiSafi>)| !fs.is_empty())
+            .collect();
+        Deferral {
+            started: now,
+            deadline: now + timeout,
+            awaited: configured.clone(),
+            configured,
+            established: BTreeMap::new(),
+            ended: None,
+        }
+    }
+
+    /// A peer reached Established with these negotiated families and this GR capability.
+    /// RFC 4724 §4.1: only GR-capable peers with R=0 are waited for; §3: never a peer with R=1.
+    pub fn peer_established(
+        &mut self,
+        peer: IpAddr,
+        families: &[AfiSafi],
+        gr: Option<&GracefulRestart>,
+    ) {
+        let negotiated: BTreeSet<AfiSafi> = families
+            .iter()
+            .copied()
+            .filter(|f| FAMILIES.contains(f))
+            .collect();
+        self.established.insert(peer, negotiated.clone());
+        if self.ended.is_some() {
+            return;
+        }
+        let waits = self.configured.contains_key(&peer)
+            && gr.is_some_and(|g| !g.restart_state)
+            && !negotiated.is_empty();
+        if waits {
+            self.awaited.insert(peer, negotiated);
+        } else {
+            self.awaited.remove(&peer);
+        }
+    }
+
+    /// The peer sent End-of-RIB for `family` (RFC 4724 §2).
+    pub fn end_of_rib(&mut self, peer: IpAddr, family: AfiSafi) {
+        if !self.established.contains_key(&peer) {
+            return;
+        }
+        if let Some(fs) = self.awaited.get_mut(&peer) {
+            fs.remove(&family);
+            if fs.is_empty() {
+                self.awaited.remove(&peer);
+            }
+        }
+    }
+
+    /// The peer's session went down: a configured neighbor is waited for again (as one not yet
+    /// Established, bounded by the timer), since the routes it sent are gone.
+    pub fn peer_down(&mut self, peer: IpAddr) {
+        self.established.remove(&peer);
+        if self.ended.is_some() {
+            return;
+        }
+        if let Some(fs) = self.configured.get(&peer) {
+            self.awaited.insert(peer, fs.clone());
+        }
+    }
+
+    /// A neighbor was removed from the configuration: no longer waited for.
+    pub fn neighbor_removed(&mut self, peer: IpAddr) {
+        self.configured.remove(&peer);
+        self.awaited.remove(&peer);
+    }
+
+    /// Ends the deferral if it may end at `now`; returns why, once.
+    pub fn poll(&mut self, now: Instant) -> Option<DeferralEnd> {
+        if self.ended.is_some() {
+            return None;
+        }
+        let end = if self.awaited.is_empty() {
+            DeferralEnd::AllEndOfRib
+        } else if now >= self.deadline {
+            DeferralEnd::Timer
+        } else {
+            return None;
+        };
+        self.ended = Some((end, now));
+        Some(end)
+    }
+
+    /// Ends the deferral now, whatever is awaited; `None` if it had ended already.
+    pub fn end_now(&mut self, now: Instant) -> Option<DeferralEnd> {
+        if self.ended.is_some() {
+            return None;
+        }
+        self.ended = Some((DeferralEnd::Requested, now));
+        Some(DeferralEnd::Requested)
+    }
+
+    /// Whether selection is still deferred.
+    pub fn is_deferring(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    /// When the timer expires, while deferring.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.is_deferring().then_some(self.deadline)
+    }
+
+    /// Peers whose End-of-RIB is awaited, with the families still missing.
+    pub fn awaited(&self) -> &BTreeMap<IpAddr, BTreeSet<AfiSafi>> {
+        &self.awaited
+    }
+
+    /// Established peers and their negotiated families (the ones to send routes to when the
+    /// deferral ends).
+    pub fn established(&self) -> &BTreeMap<IpAddr, BTreeSet<AfiSafi>> {
+        &self.established
+    }
+
+    /// Why and how long after the start the deferral ended.
+    pub fn ended(&self) -> Option<(DeferralEnd, Duration)> {
+        self.ended
+            .map(|(why, at)| (why, at.saturating_duration_since(self.started)))
+    }
+}
+
+/// The R and F bits of our GR capability (RFC 4724 §3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenFlags {
+    /// R: we restarted and are still recovering.
+    pub restart_state: bool,
+    /// Families whose forwarding state survived the restart (F=1).
+    pub forwarding: BTreeSet<AfiSafi>,
+}
+
+/// One restart's recovery: the deferral, the kernel routes kept, the outcome.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Selection deferral.
+    pub deferral: Deferral,
+    /// Our kernel routes found at start and kept installed.
+    pub kept: KeptRoutes,
+    /// Families whose forwarding state survived (some of our routes of it were kept).
+    pub forwarding: BTreeSet<AfiSafi>,
+    /// How many kept routes were deleted when the deferral ended (`None` before).
+    pub swept: Option<usize>,
+}
+
+impl Recovery {
+    /// The recovery of a restart at `now` for `config`, with the kernel routes `kept`.
+    pub fn new(config: &Config, kept: KeptRoutes, now: Instant) -> Self {
+        let timeout =
+            Duration::from_secs(u64::from(config.graceful_restart.selection_deferral_time));
+        let neighbors = config.neighbors.iter().map(|n| (n.address, n.afi_safis()));
+        let mut forwarding = BTreeSet::new();
+        if kept.has_family(false) {
+            forwarding.insert(AfiSafi::IPV4_UNICAST);
+        }
+        if kept.has_family(true) {
+            forwarding.insert(AfiSafi::IPV6_UNICAST);
+        }
+        Recovery {
+            deferral: Deferral::new(now, timeout, neighbors),
+            kept,
+            forwarding,
+            swept: None,
+        }
+    }
+
+    /// The R and F bits for an OPEN sent now: R=1 only while recovering (a session established
+    /// after the recovery sends R=0, as BIRD does); F=1 for the families whose forwarding state
+    /// survived this restart (RFC 4724 §4.1).
+    pub fn open_flags(&self) -> OpenFlags {
+        OpenFlags {
+            restart_state: self.deferral.is_deferring(),
+            forwarding: self.forwarding.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rib::FibRoute;
+
+    const V4: AfiSafi = AfiSafi::IPV4_UNICAST;
+    const V6: AfiSafi = AfiSafi::IPV6_UNICAST;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn gr(r: bool) -> GracefulRestart {
+        GracefulRestart {
+            restart_state: r,
+            restart_time: 120,
+            ..GracefulRestart::default()
+        }
+    }
+
+    fn deferral(now: Instant) -> Deferral {
+        Deferral::new(
+            now,
+            Duration::from_secs(120),
+            [
+                (ip("10.0.0.1"), vec![V4, V6]),
+                (ip("10.0.0.2"), vec![V4]),
+                (ip("10.0.0.3"), vec![V4]),
+            ],
+        )
+    }
+
+    #[test]
+    fn restart_decision_follows_the_mode() {
+        assert!(is_restart(RestartMode::Always, false));
+        assert!(is_restart(RestartMode::Auto, true));
+        assert!(!is_restart(RestartMode::Auto, false));
+        assert!(!is_restart(RestartMode::Never, true));
+    }
+
+    #[test]
+    fn ends_when_every_gr_peer_with_r0_sent_end_of_rib_per_family() {
+        let t0 = Instant::now();
+        let mut d = deferral(t0);
+        // Nobody is Established yet: every configured neighbor is awaited.
+        assert_eq!(d.awaited().len(), 3);
+        assert_eq!(d.poll(t0), None);
+        d.peer_established(ip("10.0.0.1"), &[V4, V6], Some(&gr(false)));
+        // R=1: restarting itself, never waited for (RFC 4724 §3).
+        d.peer_established(ip("10.0.0.2"), &[V4], Some(&gr(true)));
+        // No GR capability: sends no End-of-RIB to wait for.
+        d.peer_established(ip("10.0.0.3"), &[V4], None);
+        assert_eq!(
+            d.awaited().keys().copied().collect::<Vec<_>>(),
+            vec![ip("10.0.0.1")]
+        );
+        // A dynamic peer is never waited for, and its End-of-RIB changes nothing.
+        d.peer_established(ip("10.9.9.9"), &[V4], Some(&gr(false)));
+        assert_eq!(d.awaited().len(), 1);
+        d.end_of_rib(ip("10.0.0.1"), V4);
+        assert_eq!(
+            d.poll(t0 + Duration::from_secs(1)),
+            None,
+            "IPv6 still missing"
+        );
+        d.end_of_rib(ip("10.0.0.1"), V6);
+        assert_eq!(
+            d.poll(t0 + Duration::from_secs(2)),
+            Some(DeferralEnd::AllEndOfRib)
+        );
+        assert_eq!(
+            d.ended(),
+            Some((DeferralEnd::AllEndOfRib, Duration::from_secs(2)))
+        );
+        assert!(!d.is_deferring());
+        assert_eq!(d.deadline(), None);
+        assert_eq!(d.poll(t0 + Duration::from_secs(3)), None, "reported once");
+        assert_eq!(d.established().len(), 4);
+    }
+
+    #[test]
+    fn timer_bounds_the_wait_and_a_peer_that_went_down_is_awaited_again() {
+        let t0 = Instant::now();
+        let mut d = deferral(t0);
+        for a in ["10.0.0.2", "10.0.0.3"] {
+            d.peer_established(ip(a), &[V4], Some(&gr(false)));
+            d.end_of_rib(ip(a), V4);
+        }
+        d.peer_established(ip("10.0.0.1"), &[V4], Some(&gr(false)));
+        d.peer_down(ip("10.0.0.3"));
+        assert!(d.awaited().contains_key(&ip("10.0.0.3")));
+        // End-of-RIB from a peer that is not Established is ignored.
+        d.end_of_rib(ip("10.0.0.3"), V4);
+        assert!(d.awaited().contains_key(&ip("10.0.0.3")));
+        assert_eq!(d.deadline(), Some(t0 + Duration::from_secs(120)));
+        assert_eq!(d.poll(t0 + Duration::from_secs(119)), None);
+        assert_eq!(
+            d.poll(t0 + Duration::from_secs(120)),
+            Some(DeferralEnd::Timer)
+        );
+        // After the end nothing is awaited any more by later sessions.
+        d.peer_down(ip("10.0.0.1"));
+        d.peer_established(ip("10.0.0.1"), &[V4], Some(&gr(false)));
+        assert_eq!(d.ended().map(|e| e.0), Some(DeferralEnd::Timer));
+    }
+
+    #[test]
+    fn removed_neighbor_and_no_neighbors_end_the_wait() {
+        let t0 = Instant::now();
+        let mut d = Deferral::new(t0, Duration::from_secs(5), [(ip("10.0.0.1"), vec![V4])]);
+        assert_eq!(d.poll(t0), None);
+        d.neighbor_removed(ip("10.0.0.1"));
+        assert_eq!(d.poll(t0), Some(DeferralEnd::AllEndOfRib));
+        let mut none = Deferral::new(t0, Duration::from_secs(5), []);
+        assert_eq!(none.poll(t0), Some(DeferralEnd::AllEndOfRib));
+        let mut asked = Deferral::new(t0, Duration::from_secs(5), [(ip("10.0.0.1"), vec![V4])]);
+        assert_eq!(asked.end_now(t0), Some(DeferralEnd::Requested));
+        assert_eq!(asked.end_now(t0), None);
+        assert_eq!(asked.poll(t0), None);
+    }
+
+    #[test]
+    fn open_flags_r_while_recovering_f_for_surviving_families() {
+        let mut c = Config::new(
+            fabric_bgp_wire::RouterId("1.1.1.1".parse().unwrap()),
+            fabric_bgp_wire::Asn(65000),
+        );
+        c.graceful_restart.enabled = true;
+        let kept = KeptRoutes::from_routes([("10.1.0.0/24".parse().unwrap(), FibRoute::Blackhole)]);
+        let t0 = Instant::now();
+        let mut r = Recovery::new(&c, kept, t0);
+        let f = r.open_flags();
+        assert!(f.restart_state);
+        assert_eq!(f.forwarding, [V4].into_iter().collect());
+        // No configured neighbor: the deferral ends at the first poll, R goes back to 0.
+        assert_eq!(r.deferral.poll(t0), Some(DeferralEnd::AllEndOfRib));
+        assert!(!r.open_flags().restart_state);
+        assert_eq!(r.open_flags().forwarding.len(), 1);
+    }
+}

@@ -26,11 +26,13 @@ use ipnet::IpNet;
 
 use crate::config::{Config, Neighbor, PolicyRef};
 use crate::control::{
-    FibEntry, FibHop, PathState, PrefixCounts, RibEntry, RibPath, RouteDir, RouteEntry,
+    AwaitedPeer, FibEntry, FibHop, PathState, PrefixCounts, RestartStatus, RibEntry, RibPath,
+    RouteDir, RouteEntry,
 };
 pub use crate::daemon::engine::KernelEventOutcome;
 use crate::daemon::engine::{Outgoing, PeerInfo, RouteEngine};
 use crate::fib::{FibSender, FibState, KernelEvent, RTPROT_FABRIC};
+use crate::gr::restarting::{DeferralEnd, OpenFlags, Recovery};
 use crate::policy::{Policy, PolicyBook};
 use crate::rib::attrs::{ClusterId, Origin, PathAttrs};
 use crate::rib::convert::{route_updates, to_wire};
@@ -59,6 +61,11 @@ pub struct RibRouteEngine {
     /// Our kernel route protocol: route events with it are our own routes, never next-hop
     /// resolution input.
     own_protocol: u8,
+    /// Graceful restart recovery (restarting speaker, RFC 4724 §4.1): while its deferral runs,
+    /// selection results reach neither the kernel nor the peers.
+    recovery: Option<Recovery>,
+    /// End-of-RIB markers owed after the deferral, sent once the Adj-RIB-Out went out.
+    owed_eor: Vec<(IpAddr, AfiSafi)>,
 }
 
 impl RibRouteEngine {
@@ -71,6 +78,8 @@ impl RibRouteEngine {
             fib: None,
             fib_state: None,
             own_protocol: RTPROT_FABRIC,
+            recovery: None,
+            owed_eor: Vec::new(),
         }
     }
 
@@ -103,6 +112,19 @@ impl RibRouteEngine {
     pub fn with_fib_state(mut self, state: FibState) -> Self {
         self.fib_state = Some(state);
         self
+    }
+
+    /// Recover from a graceful restart: defer selection (see [`crate::gr::restarting`]).
+    pub fn with_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
+    /// Whether selection is deferred (restarting speaker, RFC 4724 §4.1).
+    pub fn is_deferring(&self) -> bool {
+        self.recovery
+            .as_ref()
+            .is_some_and(|r| r.deferral.is_deferring())
     }
 
     /// The RIB (for the control socket: `explain`, `loc_rib`, `stats`).
@@ -247,8 +269,68 @@ impl RibRouteEngine {
         }
     }
 
+    /// [`Self::drain_out`], then the end of selection deferral if it may end now.
     fn flush(&mut self, now: Instant) -> Vec<Outgoing> {
+        let mut out = self.drain_out(now);
+        if let Some(why) = self.recovery.as_mut().and_then(|r| r.deferral.poll(now)) {
+            out.extend(self.finish_deferral(why, now));
+        }
+        out
+    }
+
+    /// Selection deferral ended (RFC 4724 §4.1, conformance statement 66): the FIB is updated
+    /// from the Loc-RIB (unchanged kept routes untouched), the kept routes the Loc-RIB lacks are
+    /// removed, every peer is sent its Adj-RIB-Out, then End-of-RIB per family.
+    fn finish_deferral(&mut self, why: DeferralEnd, now: Instant) -> Vec<Outgoing> {
+        let Some(recovery) = self.recovery.as_mut() else {
+            return Vec::new();
+        };
+        let elapsed = recovery.deferral.ended().map_or(0, |(_, d)| d.as_millis());
+        tracing::info!(
+            "selection deferral ended ({}) after {elapsed} ms",
+            why.as_str()
+        );
+        let established = recovery.deferral.established().clone();
+        if let Some(tx) = &self.fib {
+            let wanted: std::collections::BTreeMap<IpNet, FibRoute> = FAMILIES
+                .iter()
+                .flat_map(|f| self.rib.destinations(*f))
+                .filter_map(|p| Some((p, self.rib.fib_route(&p)?)))
+                .collect();
+            let done = recovery.kept.reconcile(&wanted);
+            tracing::info!(
+                unchanged = done.unchanged,
+                replaced = done.replaced,
+                "swept {} stale kernel routes",
+                done.swept
+            );
+            recovery.swept = Some(done.swept);
+            if !done.changes.is_empty() && tx.send(done.changes).is_err() {
+                tracing::error!("FIB worker gone: kernel routes no longer updated");
+            }
+        } else {
+            recovery.swept = Some(0);
+        }
+        for (addr, families) in established {
+            let Some(id) = self.id(addr) else { continue };
+            for f in families {
+                // RFC 2918 re-send: the whole Adj-RIB-Out, withheld until now.
+                if self.rib.route_refresh(id, f).is_ok() {
+                    self.owed_eor.push((addr, f));
+                }
+            }
+        }
+        self.drain_out(now)
+    }
+
+    /// Drains the RIB: kernel changes to the FIB worker, UPDATEs returned. While selection is
+    /// deferred both are dropped (the Adj-RIB-Out is re-sent and the FIB reconciled in full
+    /// when the deferral ends).
+    fn drain_out(&mut self, now: Instant) -> Vec<Outgoing> {
         let RibOutput { updates, fib } = self.rib.drain(now);
+        if self.is_deferring() {
+            return Vec::new();
+        }
         if !fib.is_empty() {
             if let Some(tx) = &self.fib {
                 if tx.send(fib).is_err() {
@@ -256,7 +338,7 @@ impl RibRouteEngine {
                 }
             }
         }
-        updates
+        let mut out: Vec<Outgoing> = updates
             .into_iter()
             .filter_map(|pu| {
                 let peer = self.rib.peer_config(pu.peer)?.address;
@@ -273,7 +355,25 @@ impl RibRouteEngine {
                     .collect();
                 Some(Outgoing { peer, updates })
             })
-            .collect()
+            .collect();
+        // RFC 4724 §4.1: End-of-RIB after the Adj-RIB-Out, so only once nothing is queued
+        // (an MRAI may hold routes back).
+        if !self.owed_eor.is_empty() && self.rib.next_deadline(now).is_none() {
+            for (peer, family) in std::mem::take(&mut self.owed_eor) {
+                if !self.id(peer).is_some_and(|id| self.rib.is_up(id)) {
+                    continue;
+                }
+                let eor = fabric_bgp_wire::Update::end_of_rib(family);
+                match out.iter_mut().find(|o| o.peer == peer) {
+                    Some(o) => o.updates.push(eor),
+                    None => out.push(Outgoing {
+                        peer,
+                        updates: vec![eor],
+                    }),
+                }
+            }
+        }
+        out
     }
 }
 
@@ -328,12 +428,22 @@ impl RouteEngine for RibRouteEngine {
         if let Err(e) = self.rib.peer_up(id, session) {
             tracing::error!(peer = %info.address, error = %e, "RIB refused peer up");
         }
+        if let Some(r) = self.recovery.as_mut() {
+            r.deferral.peer_established(
+                info.address,
+                &info.codec.families,
+                info.peer_graceful_restart.as_ref(),
+            );
+        }
         self.flush(Instant::now())
     }
 
     fn peer_down(&mut self, peer: IpAddr) -> Vec<Outgoing> {
         if let Some(id) = self.id(peer) {
             let _ = self.rib.peer_down(id);
+        }
+        if let Some(r) = self.recovery.as_mut() {
+            r.deferral.peer_down(peer);
         }
         self.flush(Instant::now())
     }
@@ -344,6 +454,9 @@ impl RouteEngine for RibRouteEngine {
         };
         if let Some(af) = update.is_end_of_rib() {
             let _ = self.rib.receive_end_of_rib(id, af);
+            if let Some(r) = self.recovery.as_mut() {
+                r.deferral.end_of_rib(peer, af);
+            }
         } else {
             for ru in route_updates(&update) {
                 if let Err(e) = self.rib.receive(id, ru) {
@@ -418,7 +531,56 @@ impl RouteEngine for RibRouteEngine {
     }
 
     fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        self.rib.next_deadline(now)
+        let deferral = self.recovery.as_ref().and_then(|r| r.deferral.deadline());
+        self.rib
+            .next_deadline(now)
+            .into_iter()
+            .chain(deferral)
+            .min()
+    }
+
+    fn open_flags(&self) -> OpenFlags {
+        self.recovery
+            .as_ref()
+            .map(Recovery::open_flags)
+            .unwrap_or_default()
+    }
+
+    fn end_deferral(&mut self) -> Vec<Outgoing> {
+        let now = Instant::now();
+        let mut out = self.drain_out(now);
+        if let Some(why) = self.recovery.as_mut().and_then(|r| r.deferral.end_now(now)) {
+            out.extend(self.finish_deferral(why, now));
+        }
+        out
+    }
+
+    fn restart_status(&self, now: Instant) -> Option<RestartStatus> {
+        let r = self.recovery.as_ref()?;
+        Some(RestartStatus {
+            recovering: r.deferral.is_deferring(),
+            awaiting_end_of_rib: r
+                .deferral
+                .awaited()
+                .iter()
+                .map(|(a, fs)| AwaitedPeer {
+                    address: *a,
+                    families: fs.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+            deferral_remaining_secs: r
+                .deferral
+                .deadline()
+                .map(|d| d.saturating_duration_since(now).as_secs_f64()),
+            deferral_ended: r.deferral.ended().map(|(why, _)| why.as_str().to_owned()),
+            deferral_ms: r
+                .deferral
+                .ended()
+                .map(|(_, d)| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            forwarding_preserved: r.forwarding.iter().map(ToString::to_string).collect(),
+            kernel_routes_kept: r.kept.len(),
+            kernel_routes_swept: r.swept,
+        })
     }
 
     fn poll(&mut self, now: Instant) -> Vec<Outgoing> {
