@@ -184,6 +184,10 @@ impl Community {
     pub const NO_ADVERTISE: Community = Community(0xFFFF_FF02);
     /// NO_EXPORT_SUBCONFED: treated as NO_EXPORT without confederations (RFC 1997).
     pub const NO_EXPORT_SUBCONFED: Community = Community(0xFFFF_FF03);
+    /// LLGR_STALE: kept by a long-lived graceful restart helper (RFC 9494 §4.3).
+    pub const LLGR_STALE: Community = Community(0xFFFF_0006);
+    /// NO_LLGR: must not be kept as long-lived stale (RFC 9494 §4.3).
+    pub const NO_LLGR: Community = Community(0xFFFF_0007);
 
     /// Build from the two 16-bit halves.
     pub fn new(high: u16, low: u16) -> Self {

@@ -32,7 +32,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use fabric_bgp_wire::{Asn, RouterId};
 use serde::{Deserialize, Serialize};
 
-use crate::rib::attrs::PathAttrs;
+use crate::rib::attrs::{Community, PathAttrs};
 use crate::rib::peer::PeerKind;
 
 /// LOCAL_PREF assumed when a path has none (RFC 4271 §9.1.1 leaves it to configuration; 100 is
@@ -43,6 +43,9 @@ pub const DEFAULT_LOCAL_PREF: u32 = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
+    /// Not LLGR_STALE over LLGR_STALE: long-lived stale paths are least preferred
+    /// (RFC 9494 §4.3), before any other step.
+    LlgrStale,
     /// Higher LOCAL_PREF / degree of preference.
     LocalPref,
     /// Locally originated over learned.
@@ -78,6 +81,7 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
+            Reason::LlgrStale => "not llgr-stale",
             Reason::LocalPref => "higher local-pref",
             Reason::LocallyOriginated => "locally originated",
             Reason::AsPathLength => "shorter as-path",
@@ -172,6 +176,11 @@ impl Candidate<'_> {
         self.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
     }
 
+    /// Whether the path carries LLGR_STALE (RFC 9494 §4.3).
+    fn llgr_stale(&self) -> bool {
+        self.attrs.communities.contains(&Community::LLGR_STALE)
+    }
+
     fn is_local(&self) -> bool {
         matches!(self.source, CandidateSource::Local { .. })
     }
@@ -224,7 +233,8 @@ impl Candidate<'_> {
 /// MED step is skipped, so it is not transitive in general: use [`select`] to pick a best path.
 pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Reason) {
     // Each step: the first non-equal key decides. Keys are arranged so that Less = better.
-    let steps: [(Ordering, Reason); 10] = [
+    let steps: [(Ordering, Reason); 11] = [
+        (a.llgr_stale().cmp(&b.llgr_stale()), Reason::LlgrStale),
         (b.local_pref().cmp(&a.local_pref()), Reason::LocalPref),
         (b.is_local().cmp(&a.is_local()), Reason::LocallyOriginated),
         (
@@ -407,6 +417,19 @@ mod tests {
     fn assert_wins(a: &Candidate<'_>, b: &Candidate<'_>, reason: Reason) {
         assert_eq!(compare(a, b), (Ordering::Less, reason));
         assert_eq!(compare(b, a), (Ordering::Greater, reason));
+    }
+
+    #[test]
+    fn llgr_stale_loses_to_anything_fresh() {
+        // RFC 9494 §4.3 (stmt 70): even a much better path loses once it is LLGR_STALE.
+        let mut stale = attrs(&[65001]);
+        stale.local_pref = Some(500);
+        stale.communities.push(Community::LLGR_STALE);
+        let fresh = attrs(&[65002, 65003, 65004]);
+        let a = cand(&fresh, ebgp("192.0.2.9"));
+        let b = cand(&stale, ebgp("192.0.2.1"));
+        assert_wins(&a, &b, Reason::LlgrStale);
+        assert!(!Reason::LlgrStale.multipath_equal());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::rib::adj_in::{check_attrs, import_verdict, sanitize, ImportInterner};
 use crate::rib::adj_out::AdjRibOut;
-use crate::rib::attrs::{AttrStore, ClusterId, PathAttrs};
+use crate::rib::attrs::{AttrStore, ClusterId, Community, PathAttrs};
 use crate::rib::decision::{
     compare, select, Candidate, CandidateSource, MultipathConfig, Reason, Rejection,
 };
@@ -33,7 +33,7 @@ use crate::rib::export::{
     default_route, export, ExportCache, ExportEnv, ExportSource, ExportTarget,
 };
 use crate::rib::fib_change::{FibChange, FibNextHop, FibRoute};
-use crate::rib::loc::{Dest, Path, Table, LOCAL_SRC};
+use crate::rib::loc::{Dest, Path, Stale, Table, LOCAL_SRC};
 use crate::rib::nexthop::{ConnectedRoutes, NextHopResolver};
 use crate::rib::origin::{LocalRoute, LocalRouteKind};
 use crate::rib::peer::{PeerConfig, PeerId, PeerInfo, PeerKind, PeerSession, RouteSource};
@@ -233,6 +233,9 @@ struct Peer {
     session: Option<PeerSession>,
     out: AdjRibOut,
     eor_received: BTreeSet<AfiSafi>,
+    /// The last session's facts while its routes are retained after it went down (graceful
+    /// restart, RFC 4724 §4.2): the decision process still needs the peer's AS and identifier.
+    retained: Option<PeerSession>,
     /// Paths held from this peer (its Adj-RIB-In size, rejected paths included).
     received: usize,
 }
@@ -268,6 +271,11 @@ enum Change {
     Reevaluate,
 }
 
+/// The path source id of a peer.
+fn idx_src(id: PeerId) -> u32 {
+    id.0
+}
+
 /// Address family of a prefix.
 pub fn family_of(prefix: &IpNet) -> AfiSafi {
     match prefix {
@@ -296,7 +304,7 @@ fn default_prefix(family: AfiSafi) -> Option<IpNet> {
 }
 
 fn info_of(config: &RibConfig, peer: &Peer) -> Option<PeerInfo> {
-    let s = peer.session.as_ref()?;
+    let s = peer.session.as_ref().or(peer.retained.as_ref())?;
     let local_as = peer.config.local_as.unwrap_or(config.local_as);
     Some(PeerInfo {
         address: peer.config.address,
@@ -341,6 +349,11 @@ fn export_for(
         return default_route(&env, &t, ipv6, store);
     }
     let best = best?;
+    // RFC 9494 §4.3: LLGR_STALE routes go only to peers that advertised LLGR (a peer that did
+    // not is sent a withdrawal instead).
+    if !session.long_lived && best.attrs.communities.contains(&Community::LLGR_STALE) {
+        return None;
+    }
     let source = if best.src == LOCAL_SRC {
         ExportSource::Local
     } else {
@@ -420,6 +433,7 @@ impl<R: NextHopResolver> Rib<R> {
             session: None,
             out: AdjRibOut::default(),
             eor_received: BTreeSet::new(),
+            retained: None,
             received: 0,
         }));
         id
@@ -429,6 +443,10 @@ impl<R: NextHopResolver> Rib<R> {
     pub fn remove_peer(&mut self, id: PeerId) -> Result<(), RibError> {
         if self.peer(id)?.session.is_some() {
             self.peer_down(id)?;
+        }
+        // Routes retained for a restarting peer go with it.
+        for family in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] {
+            self.remove_paths(idx_src(id), family, |_| true);
         }
         if let Some(slot) = self.peers.get_mut(id.0 as usize) {
             *slot = None;
@@ -473,6 +491,7 @@ impl<R: NextHopResolver> Rib<R> {
                 return Err(RibError::AlreadyEstablished(id));
             }
             p.session = Some(session);
+            p.retained = None;
             p.out = AdjRibOut::for_session(&families);
             p.eor_received.clear();
         }
@@ -513,6 +532,143 @@ impl<R: NextHopResolver> Rib<R> {
             }
         }
         Ok(())
+    }
+
+    /// The session went down but the peer restarts gracefully (RFC 4724 §4.2): the routes of
+    /// the `retain` families stay (selection, exports and kernel routes unchanged), marked
+    /// stale; routes already stale from an earlier drop are deleted (consecutive restart),
+    /// long-lived stale ones stay (RFC 9494 §4.2). Other families' routes are deleted. Returns
+    /// how many paths are stale now.
+    pub fn peer_down_retaining(
+        &mut self,
+        id: PeerId,
+        retain: &[AfiSafi],
+    ) -> Result<usize, RibError> {
+        {
+            let p = self.peer_mut(id)?;
+            let Some(session) = p.session.take() else {
+                return Err(RibError::NotEstablished(id));
+            };
+            p.retained = Some(session);
+            p.out = AdjRibOut::default();
+            p.eor_received.clear();
+        }
+        self.export_cache.clear();
+        let src = idx_src(id);
+        let mut stale = 0;
+        for family in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] {
+            if !retain.contains(&family) {
+                self.remove_paths(src, family, |_| true);
+                continue;
+            }
+            self.remove_paths(src, family, |p| p.stale == Stale::Stale);
+            let Some(table) = self.tables.get_mut(family) else {
+                continue;
+            };
+            for dest in table.routes.values_mut() {
+                match dest.path_from(src).map(|p| p.stale) {
+                    Some(Stale::Fresh) => {
+                        dest.set_stale(src, Stale::Stale);
+                        stale += 1;
+                    }
+                    Some(_) => stale += 1,
+                    None => {}
+                }
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Deletes the peer's paths still stale for `family` (End-of-RIB, restart, stale-path or
+    /// long-lived timer, F=0 on the new OPEN: RFC 4724 §4.2, RFC 9494 §4.2). Returns how
+    /// many were deleted.
+    pub fn flush_stale(&mut self, id: PeerId, family: AfiSafi) -> Result<usize, RibError> {
+        self.peer(id)?;
+        let n = self.remove_paths(idx_src(id), family, |p| p.stale != Stale::Fresh);
+        Ok(n)
+    }
+
+    /// Makes the peer's stale paths of `family` long-lived stale (RFC 9494 §4.2): paths with
+    /// NO_LLGR are deleted, the others get LLGR_STALE (which makes them least preferred,
+    /// §4.3) and are re-advertised. Returns (kept, deleted).
+    pub fn long_lived_stale(
+        &mut self,
+        id: PeerId,
+        family: AfiSafi,
+    ) -> Result<(usize, usize), RibError> {
+        self.peer(id)?;
+        let src = idx_src(id);
+        let deleted = self.remove_paths(src, family, |p| {
+            p.stale == Stale::Stale && p.attrs.communities.contains(&Community::NO_LLGR)
+        });
+        let paths: Vec<(IpNet, Path)> = self
+            .tables
+            .get(family)
+            .into_iter()
+            .flat_map(|t| t.routes.iter())
+            .filter_map(|(prefix, d)| {
+                let p = d.path_from(src).filter(|p| p.stale == Stale::Stale)?;
+                Some((prefix, p.clone()))
+            })
+            .collect();
+        let kept = paths.len();
+        for (prefix, mut path) in paths {
+            if !path.attrs.communities.contains(&Community::LLGR_STALE) {
+                let mut attrs = (*path.attrs).clone();
+                attrs.communities.push(Community::LLGR_STALE);
+                path.attrs = self.store.intern(attrs);
+            }
+            path.stale = Stale::LongLived;
+            self.update_dest(family, prefix, Change::Upsert(path), false);
+        }
+        Ok((kept, deleted))
+    }
+
+    /// How many of the peer's paths are stale and long-lived stale.
+    pub fn stale_counts(&self, id: PeerId) -> (usize, usize) {
+        let src = id.0;
+        let mut counts = (0, 0);
+        for t in [&self.tables.v4, &self.tables.v6] {
+            for (_, d) in t.routes.iter() {
+                match d.path_from(src).map(|p| p.stale) {
+                    Some(Stale::Stale) => counts.0 += 1,
+                    Some(Stale::LongLived) => counts.1 += 1,
+                    _ => {}
+                }
+            }
+        }
+        counts
+    }
+
+    /// Whether the path from `peer` for `prefix` is stale (`Some(true)` long-lived).
+    pub fn path_staleness(&self, id: PeerId, prefix: &IpNet) -> Option<bool> {
+        let prefix = prefix.trunc();
+        let dest = self.tables.get(family_of(&prefix))?.routes.get(&prefix)?;
+        match dest.path_from(id.0)?.stale {
+            Stale::Fresh => None,
+            Stale::Stale => Some(false),
+            Stale::LongLived => Some(true),
+        }
+    }
+
+    /// Removes the paths from `src` in `family` that match `which`. Returns how many.
+    fn remove_paths(&mut self, src: u32, family: AfiSafi, which: impl Fn(&Path) -> bool) -> usize {
+        let prefixes: Vec<IpNet> = self
+            .tables
+            .get(family)
+            .map(|t| {
+                t.routes
+                    .iter()
+                    .filter(|(_, d)| d.path_from(src).is_some_and(&which))
+                    .map(|(p, _)| p)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n = prefixes.len();
+        for prefix in prefixes {
+            self.update_dest(family, prefix, Change::Remove(src), false);
+        }
+        n
     }
 
     /// The peer asked for a ROUTE-REFRESH (RFC 2918) of `family`: everything is sent again.
@@ -595,15 +751,19 @@ impl<R: NextHopResolver> Rib<R> {
                 ),
             };
             let path = match verdict {
+                // A fresh path replaces a stale one in place (RFC 4724 §4.2): with the same
+                // attributes the selection does not change, so nothing flaps.
                 Ok(st) => Path {
                     src,
                     rejection: None,
                     attrs: interner.accepted(&mut self.store, st),
+                    stale: Stale::Fresh,
                 },
                 Err(r) => Path {
                     src,
                     rejection: Some(r),
                     attrs: interner.raw(&mut self.store),
+                    stale: Stale::Fresh,
                 },
             };
             self.update_dest(family, prefix, Change::Upsert(path), false);
@@ -632,6 +792,7 @@ impl<R: NextHopResolver> Rib<R> {
             src: LOCAL_SRC,
             rejection: None,
             attrs,
+            stale: Stale::Fresh,
         };
         self.update_dest(family, prefix, Change::Upsert(path), kind_changed);
     }

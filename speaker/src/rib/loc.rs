@@ -27,6 +27,20 @@ pub(crate) struct Path {
     pub rejection: Option<Rejection>,
     /// Attributes after import policy (interned).
     pub attrs: Arc<PathAttrs>,
+    /// Graceful-restart staleness (RFC 4724 §4.2, RFC 9494 §4.2).
+    pub stale: Stale,
+}
+
+/// Whether a received path is kept only because its peer is restarting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Stale {
+    /// Learned on the current session (or local).
+    #[default]
+    Fresh,
+    /// Kept across a session loss, waiting for the peer (RFC 4724 §4.2).
+    Stale,
+    /// Kept past the restart time with LLGR_STALE attached (RFC 9494 §4.2).
+    LongLived,
 }
 
 impl Path {
@@ -205,6 +219,18 @@ impl Dest {
         self.selected = 0;
     }
 
+    /// Sets the staleness of the path from `src` in place (selection unchanged). Returns
+    /// whether there was one.
+    pub fn set_stale(&mut self, src: u32, stale: Stale) -> bool {
+        match self.paths.as_mut_slice().iter_mut().find(|p| p.src == src) {
+            Some(p) => {
+                p.stale = stale;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Remove the path from `src`. Returns whether there was one. Selection must be redone.
     pub fn remove(&mut self, src: u32) -> bool {
         let before = self.paths.len();
@@ -296,6 +322,7 @@ mod tests {
             src,
             rejection: None,
             attrs: Arc::new(PathAttrs::local()),
+            stale: Stale::Fresh,
         }
     }
 

@@ -118,6 +118,9 @@ pub struct PeerSession {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// Our IPv6 address used as next hop "self" for IPv6 routes.
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// The peer advertised long-lived graceful restart (RFC 9494): it may be sent LLGR_STALE
+    /// routes (§4.3).
+    pub long_lived: bool,
 }
 
 impl PeerSession {
@@ -143,6 +146,7 @@ impl PeerSession {
             families,
             next_hop_v4,
             next_hop_v6,
+            long_lived: false,
         }
     }
 

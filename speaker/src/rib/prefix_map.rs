@@ -91,6 +91,11 @@ impl<V> PrefixMap<V> {
         self.v4.values().chain(self.v6.values())
     }
 
+    /// Mutable values in order.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.v4.values_mut().chain(self.v6.values_mut())
+    }
+
     /// Consume into entries in order.
     pub fn into_entries(self) -> impl Iterator<Item = (IpNet, V)> {
         self.v4

@@ -1418,3 +1418,139 @@ fn unicast_hops(gws: &[(&str, u32)]) -> Arc<[FibNextHop]> {
         FibRoute::Blackhole => unreachable!(),
     }
 }
+
+// ===== graceful restart helper (RFC 4724 §4.2, RFC 9494) =====
+
+/// Peer A (AS 65001) announces two prefixes, B (AS 65002) receives them.
+fn gr_setup() -> (Rib, PeerId, PeerId) {
+    let mut rib = new_rib(|_| {});
+    let a = peer(&mut rib, "10.0.0.1", 65001, "2.2.2.2", |_| {});
+    let b = peer(&mut rib, "10.0.1.1", 65002, "3.3.3.3", |_| {});
+    announce(
+        &mut rib,
+        a,
+        &["192.0.2.0/24", "198.51.100.0/24"],
+        path(&[65001], "10.0.0.1"),
+    );
+    let out = drain(&mut rib);
+    assert_eq!(announced_to(&out, b).len(), 2);
+    (rib, a, b)
+}
+
+fn bring_back(rib: &mut Rib, a: PeerId) {
+    let s = PeerSession::new(Asn(65001), rid("2.2.2.2"), ip("10.0.0.100"), vec![V4, V6]);
+    rib.peer_up(a, s).unwrap();
+}
+
+#[test]
+fn gr_retained_routes_stay_selected_without_updates_or_fib_changes() {
+    // Stmt 55/67: no withdrawal to others, no kernel change, routes marked stale.
+    let (mut rib, a, b) = gr_setup();
+    assert_eq!(rib.peer_down_retaining(a, &[V4]).unwrap(), 2);
+    let out = drain(&mut rib);
+    assert!(withdrawn_to(&out, b).is_empty(), "{out:?}");
+    assert!(out.fib.is_empty(), "{:?}", out.fib);
+    assert!(rib.route(&net("192.0.2.0/24")).is_some());
+    assert_eq!(rib.stale_counts(a), (2, 0));
+    assert_eq!(rib.path_staleness(a, &net("192.0.2.0/24")), Some(false));
+    // A new peer coming up meanwhile still gets the retained routes.
+    let c = peer(&mut rib, "10.0.1.2", 65003, "4.4.4.4", |_| {});
+    let out = drain(&mut rib);
+    assert_eq!(announced_to(&out, c).len(), 2, "{out:?}");
+}
+
+#[test]
+fn gr_refresh_replaces_in_place_and_flush_removes_the_rest() {
+    // Stmt 57: a refreshed route does not flap; End-of-RIB removes what is still stale.
+    let (mut rib, a, b) = gr_setup();
+    rib.peer_down_retaining(a, &[V4]).unwrap();
+    drain(&mut rib);
+    bring_back(&mut rib, a);
+    announce(&mut rib, a, &["192.0.2.0/24"], path(&[65001], "10.0.0.1"));
+    let out = drain(&mut rib);
+    assert!(announced_to(&out, b).is_empty(), "no re-announce: {out:?}");
+    assert!(withdrawn_to(&out, b).is_empty());
+    assert!(out.fib.is_empty(), "{:?}", out.fib);
+    assert_eq!(rib.path_staleness(a, &net("192.0.2.0/24")), None, "fresh");
+    assert_eq!(rib.flush_stale(a, V4).unwrap(), 1);
+    let out = drain(&mut rib);
+    assert_eq!(withdrawn_to(&out, b), vec![net("198.51.100.0/24")]);
+    assert_eq!(out.fib.len(), 1);
+    assert_eq!(rib.stale_counts(a), (0, 0));
+}
+
+#[test]
+fn gr_families_not_retained_and_consecutive_drops_are_deleted() {
+    // Stmt 59: routes already stale at a second drop go; routes of the new session stay.
+    let (mut rib, a, b) = gr_setup();
+    rib.peer_down_retaining(a, &[V4]).unwrap();
+    bring_back(&mut rib, a);
+    announce(&mut rib, a, &["203.0.113.0/24"], path(&[65001], "10.0.0.1"));
+    drain(&mut rib);
+    assert_eq!(rib.peer_down_retaining(a, &[V4]).unwrap(), 1);
+    let out = drain(&mut rib);
+    let mut w = withdrawn_to(&out, b);
+    w.sort();
+    assert_eq!(w, vec![net("192.0.2.0/24"), net("198.51.100.0/24")]);
+    assert!(rib.route(&net("203.0.113.0/24")).is_some());
+    // A family not in the list is deleted at once.
+    rib.flush_stale(a, V4).unwrap();
+    bring_back(&mut rib, a);
+    announce(&mut rib, a, &["192.0.2.0/24"], path(&[65001], "10.0.0.1"));
+    drain(&mut rib);
+    rib.peer_down_retaining(a, &[V6]).unwrap();
+    let out = drain(&mut rib);
+    assert_eq!(withdrawn_to(&out, b), vec![net("192.0.2.0/24")]);
+}
+
+#[test]
+fn gr_long_lived_marks_readvertises_and_respects_no_llgr_and_non_llgr_peers() {
+    // Stmts 69-72.
+    let mut rib = new_rib(|_| {});
+    let a = peer(&mut rib, "10.0.0.1", 65001, "2.2.2.2", |_| {});
+    let b = peer(&mut rib, "10.0.1.1", 65002, "3.3.3.3", |_| {});
+    // C advertised LLGR.
+    let c = rib.add_peer(PeerConfig::new(ip("10.0.1.2")));
+    let mut s = PeerSession::new(Asn(65003), rid("4.4.4.4"), ip("10.0.1.100"), vec![V4, V6]);
+    s.long_lived = true;
+    rib.peer_up(c, s).unwrap();
+    announce(&mut rib, a, &["192.0.2.0/24"], path(&[65001], "10.0.0.1"));
+    let mut no_llgr = path(&[65001], "10.0.0.1");
+    no_llgr.communities.push(Community::NO_LLGR);
+    announce(&mut rib, a, &["198.51.100.0/24"], no_llgr);
+    drain(&mut rib);
+    rib.peer_down_retaining(a, &[V4]).unwrap();
+    assert_eq!(rib.long_lived_stale(a, V4).unwrap(), (1, 1));
+    let out = drain(&mut rib);
+    // B (no LLGR) loses both; C gets the kept one again, with LLGR_STALE.
+    let mut w = withdrawn_to(&out, b);
+    w.sort();
+    assert_eq!(w, vec![net("192.0.2.0/24"), net("198.51.100.0/24")]);
+    let sent = attrs_sent(&out, c, "192.0.2.0/24").expect("re-advertised to C");
+    assert!(sent.communities.contains(&Community::LLGR_STALE));
+    assert_eq!(withdrawn_to(&out, c), vec![net("198.51.100.0/24")]);
+    assert_eq!(rib.stale_counts(a), (0, 1));
+    // A fresh path from B wins over the long-lived stale one despite a longer AS path.
+    announce(
+        &mut rib,
+        b,
+        &["192.0.2.0/24"],
+        path(&[65002, 65009, 65009], "10.0.1.1"),
+    );
+    drain(&mut rib);
+    let best = rib.route(&net("192.0.2.0/24")).unwrap();
+    assert_eq!(best.paths[0].source, RouteSource::Peer(b));
+    // LLST expiry: flushed.
+    assert_eq!(rib.flush_stale(a, V4).unwrap(), 1);
+    assert_eq!(rib.stale_counts(a), (0, 0));
+}
+
+#[test]
+fn gr_removing_a_peer_drops_its_retained_routes() {
+    let (mut rib, a, b) = gr_setup();
+    rib.peer_down_retaining(a, &[V4]).unwrap();
+    rib.remove_peer(a).unwrap();
+    let out = drain(&mut rib);
+    assert_eq!(withdrawn_to(&out, b).len(), 2);
+    assert_eq!(rib.stats().paths, 0);
+}
