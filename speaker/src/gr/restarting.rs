@@ -384,6 +384,225 @@ mod tests {
         assert_eq!(asked.poll(t0), None);
     }
 
+    mod engine {
+        //! The deferral gate of the route engine, without sockets.
+        use std::time::{Duration, Instant};
+
+        use fabric_bgp_wire::{
+            negotiate, AfiSafi, AsPath, Asn, Capability, Nlri, Origin, PathAttributes, RouterId,
+            Update,
+        };
+        use ipnet::IpNet;
+        use tokio::sync::mpsc::UnboundedReceiver;
+
+        use super::{gr, ip, V4, V6};
+        use crate::config::{Config, Neighbor, RemoteAs};
+        use crate::daemon::engine::{Outgoing, PeerInfo, RouteEngine};
+        use crate::fib::{KeptRoutes, KernelEvent};
+        use crate::gr::restarting::Recovery;
+        use crate::policy::PolicyBook;
+        use crate::rib::convert::route_updates;
+        use crate::rib::route_engine::RibRouteEngine;
+        use crate::rib::{FibChange, FibNextHop, FibRoute};
+
+        fn net(s: &str) -> IpNet {
+            s.parse().unwrap()
+        }
+
+        fn config() -> Config {
+            let mut c = Config::new(RouterId("1.1.1.1".parse().unwrap()), Asn(65000));
+            c.prefixes = vec![net("192.168.10.0/26")];
+            c.graceful_restart.enabled = true;
+            c.graceful_restart.selection_deferral_time = 60;
+            for (a, asn) in [("10.0.0.1", 65001), ("10.0.1.1", 65002)] {
+                let mut n = Neighbor::new(ip(a), RemoteAs::Asn(Asn(asn)));
+                n.address_families = vec![
+                    crate::config::AddressFamily::Ipv4Unicast,
+                    crate::config::AddressFamily::Ipv6Unicast,
+                ];
+                c.neighbors.push(n);
+            }
+            c
+        }
+
+        fn via(gw: &str, ifindex: u32) -> FibRoute {
+            FibRoute::unicast(vec![FibNextHop {
+                gateway: ip(gw),
+                ifindex: Some(ifindex),
+            }])
+        }
+
+        /// An engine recovering with these kernel routes kept, links and addresses known.
+        fn engine(t0: Instant) -> (RibRouteEngine, UnboundedReceiver<Vec<FibChange>>) {
+            let c = config();
+            let kept = KeptRoutes::from_routes([
+                (net("192.168.10.0/26"), FibRoute::Blackhole),
+                (net("203.0.113.0/24"), via("10.0.0.1", 1)),
+                (net("198.51.100.0/24"), via("10.0.0.1", 1)),
+            ]);
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut e = RibRouteEngine::from_config(&c, PolicyBook::default())
+                .with_fib(tx.into())
+                .with_recovery(Recovery::new(&c, kept, t0));
+            for (ifindex, addr, len) in [(1, "10.0.0.100", 24), (2, "10.0.1.100", 24)] {
+                e.kernel_event(&KernelEvent::Link {
+                    ifindex,
+                    name: None,
+                    up: true,
+                });
+                e.kernel_event(&KernelEvent::AddressAdded {
+                    ifindex,
+                    address: ip(addr),
+                    prefix_len: len,
+                });
+            }
+            (e, rx)
+        }
+
+        fn info(
+            addr: &str,
+            local: &str,
+            asn: u32,
+            gr: Option<fabric_bgp_wire::GracefulRestart>,
+        ) -> PeerInfo {
+            let caps = vec![
+                Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+                Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+                Capability::FourOctetAs(Asn(65000)),
+            ];
+            PeerInfo {
+                address: ip(addr),
+                local_address: ip(local),
+                local_as: Asn(65000),
+                local_id: RouterId("1.1.1.1".parse().unwrap()),
+                peer_as: Asn(asn),
+                peer_id: RouterId("2.2.2.2".parse().unwrap()),
+                codec: negotiate(&caps, &caps, false),
+                neighbor: Neighbor::new(ip(addr), RemoteAs::Asn(Asn(asn))),
+                peer_graceful_restart: gr,
+            }
+        }
+
+        fn fib(rx: &mut UnboundedReceiver<Vec<FibChange>>) -> Vec<FibChange> {
+            let mut all = Vec::new();
+            while let Ok(b) = rx.try_recv() {
+                all.extend(b);
+            }
+            all
+        }
+
+        fn updates_to(out: &[Outgoing], peer: &str) -> Vec<Update> {
+            out.iter()
+                .filter(|o| o.peer == ip(peer))
+                .flat_map(|o| o.updates.clone())
+                .collect()
+        }
+
+        fn announce(e: &mut RibRouteEngine, prefix: &str) -> Vec<Outgoing> {
+            let attrs = PathAttributes {
+                origin: Some(Origin::Igp),
+                as_path: Some(AsPath::from_sequence([Asn(65001)])),
+                next_hop: Some("10.0.0.1".parse().unwrap()),
+                ..PathAttributes::default()
+            };
+            let u = Update::announce_ipv4(attrs, vec![Nlri::new(prefix.parse().unwrap())]);
+            e.update_received(ip("10.0.0.1"), u)
+        }
+
+        #[test]
+        fn nothing_leaves_until_every_end_of_rib_then_fib_routes_and_eor_in_order() {
+            let t0 = Instant::now();
+            let (mut e, mut rx) = engine(t0);
+            assert!(e.open_flags().restart_state);
+            // A GR peer with R=0 (awaited) and one without GR (not awaited).
+            let out = e.peer_up(&info("10.0.0.1", "10.0.0.100", 65001, Some(gr(false))));
+            assert!(out.iter().all(|o| o.updates.is_empty()), "{out:?}");
+            let out = e.peer_up(&info("10.0.1.1", "10.0.1.100", 65002, None));
+            assert!(out.iter().all(|o| o.updates.is_empty()), "{out:?}");
+            let out = announce(&mut e, "203.0.113.0/24");
+            assert!(out.iter().all(|o| o.updates.is_empty()), "{out:?}");
+            let out = e.update_received(ip("10.0.0.1"), Update::end_of_rib(V4));
+            assert!(out.iter().all(|o| o.updates.is_empty()), "{out:?}");
+            assert!(fib(&mut rx).is_empty(), "no FIB write while deferring");
+            let st = e.restart_status(t0).expect("recovering");
+            assert!(st.recovering);
+            assert_eq!(st.awaiting_end_of_rib.len(), 1);
+            assert_eq!(st.awaiting_end_of_rib[0].families, vec!["ipv6-unicast"]);
+            assert_eq!(st.kernel_routes_kept, 3);
+
+            // The last End-of-RIB: the deferral ends in this very step.
+            let out = e.update_received(ip("10.0.0.1"), Update::end_of_rib(V6));
+            assert!(!e.open_flags().restart_state, "R=0 from now on");
+            // FIB: the unchanged kept routes are not written, the stale one is swept.
+            assert_eq!(
+                fib(&mut rx),
+                vec![FibChange::Delete {
+                    prefix: net("198.51.100.0/24")
+                }]
+            );
+            // The other peer: its Adj-RIB-Out, then End-of-RIB per family, last.
+            let ups = updates_to(&out, "10.0.1.1");
+            let announced: Vec<IpNet> = ups
+                .iter()
+                .flat_map(route_updates)
+                .flat_map(|r| r.announced)
+                .collect();
+            assert!(announced.contains(&net("203.0.113.0/24")), "{ups:?}");
+            assert!(announced.contains(&net("192.168.10.0/26")), "{ups:?}");
+            let eors: Vec<Option<AfiSafi>> = ups.iter().map(Update::is_end_of_rib).collect();
+            let n = eors.len();
+            assert!(n >= 3, "{ups:?}");
+            assert_eq!(&eors[n - 2..], &[Some(V4), Some(V6)]);
+            assert!(eors[..n - 2].iter().all(Option::is_none));
+            // The peer that sent the route gets the originated prefix and End-of-RIB too.
+            let back = updates_to(&out, "10.0.0.1");
+            assert_eq!(back.last().and_then(Update::is_end_of_rib), Some(V6));
+            let st = e.restart_status(t0).expect("status");
+            assert!(!st.recovering);
+            assert_eq!(st.kernel_routes_swept, Some(1));
+            assert_eq!(
+                st.deferral_ended.as_deref(),
+                Some("all End-of-RIB received")
+            );
+
+            // After the deferral: business as usual, changes flow at once.
+            let out = announce(&mut e, "203.0.114.0/24");
+            assert_eq!(updates_to(&out, "10.0.1.1").len(), 1);
+            assert_eq!(fib(&mut rx).len(), 1);
+        }
+
+        #[test]
+        fn an_r1_peer_is_not_awaited_and_the_timer_ends_the_wait() {
+            let t0 = Instant::now();
+            let (mut e, mut rx) = engine(t0);
+            // 10.0.0.1 restarts too (R=1): not awaited, no deadlock (RFC 4724 §3).
+            e.peer_up(&info("10.0.0.1", "10.0.0.100", 65001, Some(gr(true))));
+            // 10.0.1.1 (GR, R=0) never sends End-of-RIB.
+            e.peer_up(&info("10.0.1.1", "10.0.1.100", 65002, Some(gr(false))));
+            let out = announce(&mut e, "203.0.113.0/24");
+            assert!(out.iter().all(|o| o.updates.is_empty()));
+            let deadline = e.next_deadline(t0).expect("the deferral timer");
+            assert_eq!(deadline, t0 + Duration::from_secs(60));
+            assert!(e.poll(t0 + Duration::from_secs(59)).is_empty());
+            assert!(fib(&mut rx).is_empty());
+            let out = e.poll(deadline);
+            assert_eq!(
+                updates_to(&out, "10.0.1.1")
+                    .last()
+                    .and_then(Update::is_end_of_rib),
+                Some(V6)
+            );
+            assert_eq!(fib(&mut rx).len(), 1, "only the sweep");
+            assert_eq!(
+                e.restart_status(deadline).and_then(|s| s.deferral_ended),
+                Some("timer".to_owned())
+            );
+            assert!(e.next_deadline(deadline).is_none_or(|d| d > deadline));
+            // Ending again does nothing.
+            assert!(e.end_deferral().is_empty());
+        }
+    }
+
     #[test]
     fn open_flags_r_while_recovering_f_for_surviving_families() {
         let mut c = Config::new(
