@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use fabriclab::artifacts::{open_bundle, repro_options, write_bundle, BundleInput};
 use fabriclab::report::{distinct_colours, html_report, junit_xml};
 use fabriclab::run::{run_with, Evidence, Misconfig, RunOptions, RunReport};
+use fabriclab::scenario::events::{EventKind, RestartMethod};
 use fabriclab::scenario::Scenario;
 use fabriclab::timeline::Source;
 use fabriclab::topology::{SpeakerKind, SpeakerSelection};
@@ -29,6 +30,14 @@ fn main() {
         root_case("timeline::lab_open_routes_in_order", timeline_in_order),
         root_case("report::junit_is_valid_xml", junit_is_valid_xml),
         html_case(),
+        root_case(
+            "events::gr_restart_attributes_loss_and_churn",
+            gr_restart_events,
+        ),
+        root_case(
+            "events::restart_without_gr_shows_helper_churn",
+            restart_without_gr_events,
+        ),
     ];
     for path in scenario_files() {
         let stem = path
@@ -339,5 +348,182 @@ fn scenario_outcome(path: &Path) -> Result<()> {
     run_then(&opts, Some(&sc), |report, _| {
         sc.outcome_matches(&report.checks)
             .map_err(|e| anyhow::anyhow!("{e}\n{}", report.render()))
+    })
+}
+
+/// The shipped GR scenario (kill -9 of r2n1's BIRD, back after 2 s) on a BIRD-only fabric.
+fn gr_scenario(tag: &str) -> Result<(Scenario, RunOptions)> {
+    let sc = Scenario::load(&repo_root().join("scenarios/gr-node-restart.yaml"))?;
+    let mut opts = sc.run_options()?;
+    opts.load.speakers = Some(SpeakerSelection::all(SpeakerKind::Bird));
+    opts.name = Some(unique_lab_name(tag));
+    Ok((sc, opts))
+}
+
+/// Per-event numbers agree with the run: one event per disruption covering every disruptive
+/// step, per-event sends and losses within the flows' totals (per flow), and the JSON report
+/// and the summary carry them.
+fn check_event_consistency(sc: &Scenario, report: &RunReport) -> Result<()> {
+    let disruptive = sc.steps.iter().filter(|s| s.action.is_disruptive()).count();
+    let covered: usize = report.events.iter().map(|e| e.steps.len()).sum();
+    ensure!(
+        covered == disruptive,
+        "events cover {covered} steps, the scenario has {disruptive} disruptive ones: {:?}",
+        report.events
+    );
+    ensure!(!report.flows.is_empty(), "no probe flows ran");
+    for f in &report.flows {
+        let (mut sent, mut lost) = (0, 0);
+        for e in &report.events {
+            let ef = e
+                .flows
+                .iter()
+                .find(|x| x.src == f.src && x.dst == f.dst)
+                .with_context(|| format!("event lacks flow {} -> {}", f.src, f.dst))?;
+            ensure!(
+                ef.received + ef.lost == ef.sent,
+                "event flow numbers do not add up: {ef:?}"
+            );
+            sent += ef.sent;
+            lost += ef.lost;
+        }
+        ensure!(
+            sent <= f.sent && lost <= f.lost,
+            "events of {} -> {} sum to sent {sent} lost {lost}, the flow saw sent {} lost {}",
+            f.src,
+            f.dst,
+            f.sent,
+            f.lost
+        );
+        ensure!(
+            sent > 0,
+            "no packet of {} -> {} fell in an event",
+            f.src,
+            f.dst
+        );
+    }
+    for e in &report.events {
+        ensure!(
+            e.lost == e.flows.iter().map(|f| f.lost).sum::<u64>(),
+            "event total differs from its flows: {e:?}"
+        );
+    }
+    let json = serde_json::to_value(report)?;
+    let events = json
+        .get("events")
+        .and_then(|e| e.as_array())
+        .context("the JSON report has no events[]")?;
+    ensure!(events.len() == report.events.len(), "JSON events differ");
+    for k in [
+        "kind",
+        "steps",
+        "start_us",
+        "end_us",
+        "lost",
+        "longest_gap_ms",
+        "churn",
+        "flows",
+    ] {
+        ensure!(
+            events.iter().all(|e| e.get(k).is_some()),
+            "a JSON event lacks `{k}`"
+        );
+    }
+    let text = report.render();
+    for e in &report.events {
+        ensure!(text.contains(&e.line()), "the summary lacks {:?}", e.line());
+    }
+    Ok(())
+}
+
+/// kill -9 of r2n1's BIRD with GR: one restart event (kill -9, ~2 s down), 0 packets lost,
+/// both helper ToRs listed with no withdraw and no re-add of r2n1's blocks (RFC 4724 §4.2),
+/// and the scenario's claimed outcome (its `step1-expect-event` check) holds.
+fn gr_restart_events() -> Result<()> {
+    let (sc, opts) = gr_scenario("evgr")?;
+    run_then(&opts, Some(&sc), |report, _| {
+        let summary = report.render();
+        check_event_consistency(&sc, report).map_err(|e| anyhow::anyhow!("{e}\n{summary}"))?;
+        let [e] = report.events.as_slice() else {
+            anyhow::bail!("{} events, want 1:\n{summary}", report.events.len());
+        };
+        ensure!(
+            e.kind == EventKind::Restart && e.method == Some(RestartMethod::Kill),
+            "not a kill -9 restart: {e:?}"
+        );
+        ensure!(
+            e.down_ms.is_some_and(|d| (1900..4000).contains(&d)),
+            "down {:?} ms, the scenario keeps it down 2 s",
+            e.down_ms
+        );
+        ensure!(e.own_prefixes > 0, "r2n1 has no own prefixes in the event");
+        let helpers: BTreeSet<&str> = e
+            .churn
+            .iter()
+            .filter(|c| c.helper)
+            .map(|c| c.node.as_str())
+            .collect();
+        ensure!(
+            helpers.contains("r2t1") && helpers.contains("r2t2"),
+            "helpers {helpers:?}, want r2t1 and r2t2"
+        );
+        for c in e.churn.iter().filter(|c| c.helper) {
+            ensure!(
+                c.own_removed == 0 && c.own_readded == 0,
+                "helper {} withdrew/re-added r2n1's routes during a graceful restart: {c:?}\n{summary}",
+                c.node
+            );
+        }
+        ensure!(
+            e.lost == 0,
+            "{} packets lost during a graceful restart:\n{summary}",
+            e.lost
+        );
+        ensure!(
+            e.expect_held == Some(true),
+            "expectation not held:\n{summary}"
+        );
+        ensure!(
+            e.line().contains("restart r2n1 (kill -9, down")
+                && e.line().contains("r2t1 -0/+0 of r2n1's routes"),
+            "summary line: {}",
+            e.line()
+        );
+        sc.outcome_matches(&report.checks)
+            .map_err(|err| anyhow::anyhow!("{err}\n{summary}"))
+    })
+}
+
+/// The same scenario with graceful restart off: the helpers withdraw r2n1's blocks when its
+/// sessions drop and re-add them when it is back, and the attribution puts that churn (and
+/// the scenario's failed expectation) on the restart event.
+fn restart_without_gr_events() -> Result<()> {
+    let (sc, mut opts) = gr_scenario("evnogr")?;
+    opts.speaker.graceful_restart.enabled = false;
+    run_then(&opts, Some(&sc), |report, _| {
+        let summary = report.render();
+        check_event_consistency(&sc, report).map_err(|e| anyhow::anyhow!("{e}\n{summary}"))?;
+        let [e] = report.events.as_slice() else {
+            anyhow::bail!("{} events, want 1:\n{summary}", report.events.len());
+        };
+        let flapped: Vec<&str> = e
+            .churn
+            .iter()
+            .filter(|c| c.helper && c.own_removed > 0 && c.own_readded > 0)
+            .map(|c| c.node.as_str())
+            .collect();
+        ensure!(
+            !flapped.is_empty(),
+            "no helper withdrew and re-added r2n1's routes without GR:\n{summary}"
+        );
+        ensure!(
+            e.expect_held == Some(false),
+            "the GR expectation held without GR:\n{summary}"
+        );
+        ensure!(
+            failed_names(report).contains("step1-expect-event"),
+            "step1-expect-event did not fail:\n{summary}"
+        );
+        Ok(())
     })
 }

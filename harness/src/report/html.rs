@@ -3,7 +3,8 @@
 //!
 //! Sections: summary, topology (tiers spine / ToR / node, links coloured by their state at the
 //! end of the run, nodes by whether their FIB matched), convergence timeline (route events per
-//! node over time, harness actions as vertical markers), checks, FIB differences, nodes.
+//! node over time, harness actions as vertical markers), checks, loss per flow, churn, events
+//! (loss and churn per scenario disruption), FIB differences, nodes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -153,6 +154,46 @@ pub fn html_report(report: &RunReport, ev: &Evidence) -> String {
                 escape(c.node.as_str()),
                 c.added,
                 c.removed
+            );
+        }
+        s.push_str("</table>");
+    }
+
+    if !report.events.is_empty() {
+        s.push_str("<h2>Events</h2><table><tr><th>steps</th><th>event</th><th>at</th><th>window</th><th>lost</th><th>longest gap</th><th>helpers: own routes removed / re-added</th><th>other churn</th><th>expectation</th></tr>");
+        for e in &report.events {
+            let mut what = format!("{} {}", e.kind, e.targets());
+            if let Some(d) = e.down_ms {
+                let _ = write!(what, " (down {d} ms)");
+            }
+            let helpers: Vec<String> = e
+                .churn
+                .iter()
+                .filter(|c| c.helper)
+                .map(|c| format!("{} -{}/+{}", c.node, c.own_removed, c.own_readded))
+                .collect();
+            let other: u64 = e
+                .churn
+                .iter()
+                .map(crate::run::EventChurn::other_total)
+                .sum();
+            let (class, held) = match e.expect_held {
+                Some(true) => ("pass", "held".to_string()),
+                Some(false) => ("fail", format!("FAILED: {}", e.expect_failures.join("; "))),
+                None => ("ignored", "none".to_string()),
+            };
+            let lost_class = if e.lost == 0 { "pass" } else { "fail" };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>+{} ms</td><td>{} ms</td><td><span class=\"badge {lost_class}\">{}</span></td><td>{} ms</td><td>{}</td><td>{other}</td><td><span class=\"badge {class}\">{}</span></td></tr>",
+                e.steps.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+                escape(&what),
+                e.start_ms,
+                e.duration_ms,
+                e.lost,
+                e.longest_gap_ms,
+                escape(&helpers.join(", ")),
+                escape(&held)
             );
         }
         s.push_str("</table>");

@@ -110,6 +110,7 @@ pub(crate) mod tests {
             speakers_rss_kib: 0,
             flows: Vec::new(),
             churn: Vec::new(),
+            events: Vec::new(),
         }
     }
 

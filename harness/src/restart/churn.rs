@@ -5,7 +5,7 @@
 //! (RFC 4724 §4.2) and refreshed routes replace them without a withdraw/re-add (§4.2, stmt 57,
 //! 67; F24). A failed or absent one shows a `Removed`, usually followed by a re-`Added`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -152,6 +152,89 @@ pub fn prefix_churn(
     }
 }
 
+/// Distinct prefixes of one node's FIB by what happened to them within a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefixCounts {
+    /// Prefixes removed at least once.
+    pub removed: u64,
+    /// Of those, prefixes added again after a removal (a withdraw/re-add flap).
+    pub readded: u64,
+    /// Prefixes added (or replaced: netlink reports a replace as an add) without a removal
+    /// before it in the window: a next-hop change or a new route.
+    pub changed: u64,
+}
+
+impl PrefixCounts {
+    /// Every prefix that changed in any way.
+    pub fn total(&self) -> u64 {
+        // A re-added prefix is also counted as removed: count it once.
+        self.removed + self.changed
+    }
+
+    fn of(events: &BTreeMap<IpNet, Vec<RouteChange>>) -> PrefixCounts {
+        let mut c = PrefixCounts::default();
+        for changes in events.values() {
+            let mut removed = false;
+            let (mut readded, mut changed) = (false, false);
+            for ch in changes {
+                match ch {
+                    RouteChange::Removed => removed = true,
+                    RouteChange::Added if removed => readded = true,
+                    RouteChange::Added => changed = true,
+                }
+            }
+            c.removed += u64::from(removed);
+            c.readded += u64::from(readded);
+            c.changed += u64::from(changed);
+        }
+        c
+    }
+}
+
+/// One node's churn within an event window, split by whose prefixes changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowChurn {
+    /// The event's own prefixes (the restarted nodes' blocks and originated routes).
+    pub own: PrefixCounts,
+    /// Every other prefix.
+    pub other: PrefixCounts,
+}
+
+/// Churn per node for route events with `from_us <= wall < to_us` (timeline clock, µs since
+/// the Unix epoch), split into `own` prefixes and the rest. Nodes without events are absent.
+///
+/// A successful graceful restart shows `own.removed == 0 && own.readded == 0` on every helper
+/// (RFC 4724 §4.2: stale routes stay and are refreshed in place).
+pub fn window_churn(
+    log: &[(NodeId, RouteEvent)],
+    own: &BTreeSet<IpNet>,
+    from_us: u64,
+    to_us: u64,
+) -> BTreeMap<NodeId, WindowChurn> {
+    type PerPrefix = BTreeMap<IpNet, Vec<RouteChange>>;
+    let mut per: BTreeMap<NodeId, (PerPrefix, PerPrefix)> = BTreeMap::new();
+    for (node, ev) in log {
+        let ts = crate::timeline::epoch_us(ev.wall);
+        if ts < from_us || ts >= to_us {
+            continue;
+        }
+        let (o, x) = per.entry(node.clone()).or_default();
+        let side = if own.contains(&ev.route.prefix) { o } else { x };
+        side.entry(ev.route.prefix).or_default().push(ev.change);
+    }
+    per.into_iter()
+        .map(|(n, (o, x))| {
+            (
+                n,
+                WindowChurn {
+                    own: PrefixCounts::of(&o),
+                    other: PrefixCounts::of(&x),
+                },
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
@@ -197,6 +280,50 @@ mod tests {
         assert!(!r.nodes.contains_key(&c));
         let text = r.to_string();
         assert!(text.contains("a: +1 -1"), "{text}");
+    }
+
+    fn at_wall(us: u64, change: RouteChange, prefix: &str) -> RouteEvent {
+        let mut e = ev(Instant::now(), change, prefix);
+        e.wall = SystemTime::UNIX_EPOCH + Duration::from_micros(us);
+        e
+    }
+
+    #[test]
+    fn window_churn_splits_own_prefixes_and_classifies_flaps_and_changes() {
+        let (h, o) = (NodeId::from("helper"), NodeId::from("other"));
+        let own: BTreeSet<IpNet> = ["10.0.0.0/26".parse().unwrap_or_else(|e| panic!("{e}"))]
+            .into_iter()
+            .collect();
+        let log = vec![
+            (h.clone(), at_wall(5, RouteChange::Removed, "10.0.0.0/26")), // before
+            (h.clone(), at_wall(10, RouteChange::Removed, "10.0.0.0/26")),
+            (h.clone(), at_wall(20, RouteChange::Added, "10.0.0.0/26")),
+            (h.clone(), at_wall(30, RouteChange::Added, "10.0.1.0/26")), // replace
+            (o.clone(), at_wall(40, RouteChange::Removed, "10.0.2.0/26")),
+            (o.clone(), at_wall(41, RouteChange::Removed, "10.0.2.0/26")),
+            (o.clone(), at_wall(100, RouteChange::Added, "10.0.0.0/26")), // after
+        ];
+        let c = window_churn(&log, &own, 10, 100);
+        let hc = c.get(&h).copied().unwrap_or_default();
+        assert_eq!(
+            hc.own,
+            PrefixCounts {
+                removed: 1,
+                readded: 1,
+                changed: 0
+            }
+        );
+        assert_eq!(hc.other.changed, 1);
+        assert_eq!(hc.other.total(), 1);
+        let oc = c.get(&o).copied().unwrap_or_default();
+        assert_eq!(
+            oc.own,
+            PrefixCounts::default(),
+            "the add after the window is not counted"
+        );
+        assert_eq!((oc.other.removed, oc.other.readded), (1, 0));
+        // An empty window has no nodes at all.
+        assert!(window_churn(&log, &own, 50, 60).is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::RestartError;
 use crate::lab::netns::in_netns;
@@ -83,6 +83,7 @@ struct FlowThreads {
 /// A running probe.
 pub struct Probe {
     epoch: Instant,
+    epoch_wall: SystemTime,
     stop: Arc<AtomicBool>,
     flows: Vec<FlowThreads>,
     config: ProbeConfig,
@@ -100,7 +101,7 @@ impl Probe {
         flows: &[FlowSpec],
         config: ProbeConfig,
     ) -> Result<Probe, RestartError> {
-        let epoch = Instant::now();
+        let (epoch, epoch_wall) = (Instant::now(), SystemTime::now());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::with_capacity(flows.len());
         for f in flows {
@@ -133,6 +134,7 @@ impl Probe {
         }
         Ok(Probe {
             epoch,
+            epoch_wall,
             stop,
             flows: threads,
             config,
@@ -179,6 +181,7 @@ impl Probe {
             Some(e) => Err(e),
             None => Ok(ProbeReport {
                 epoch: self.epoch,
+                epoch_wall: self.epoch_wall,
                 config: self.config,
                 flows,
             }),
@@ -356,15 +359,25 @@ pub struct WindowStats {
     /// Longest time without an arrival, from the first send in the window to the last (a run
     /// of lost packets at either edge counts).
     pub longest_gap: Duration,
+    /// When that gap began (offset from the probe's epoch: the last arrival before it, or the
+    /// window's first send).
+    pub longest_gap_start: Duration,
 }
 
 impl WindowStats {
-    fn merge(self, o: WindowStats) -> WindowStats {
+    /// Both windows together: counts add up, the longer gap wins.
+    pub fn merge(self, o: WindowStats) -> WindowStats {
+        let (longest_gap, longest_gap_start) = if o.longest_gap > self.longest_gap {
+            (o.longest_gap, o.longest_gap_start)
+        } else {
+            (self.longest_gap, self.longest_gap_start)
+        };
         WindowStats {
             sent: self.sent + o.sent,
             received: self.received + o.received,
             lost: self.lost + o.lost,
-            longest_gap: self.longest_gap.max(o.longest_gap),
+            longest_gap,
+            longest_gap_start,
         }
     }
 }
@@ -402,20 +415,24 @@ impl FlowReport {
         // (lost packets at the edges are outage too).
         let mut times: Vec<Duration> = arrived.values().copied().collect();
         times.sort();
-        let mut gap = Duration::ZERO;
+        let (mut gap, mut gap_start) = (Duration::ZERO, Duration::ZERO);
         if let (Some(first), Some(last)) = (sent_times.first(), sent_times.last()) {
             let mut prev = *first;
-            for t in &times {
-                gap = gap.max(t.saturating_sub(prev));
+            gap_start = *first;
+            for t in times.iter().chain(std::iter::once(last)) {
+                let g = t.saturating_sub(prev);
+                if g > gap {
+                    (gap, gap_start) = (g, prev);
+                }
                 prev = prev.max(*t);
             }
-            gap = gap.max(last.saturating_sub(prev));
         }
         WindowStats {
             sent,
             received,
             lost: sent.saturating_sub(received),
             longest_gap: gap,
+            longest_gap_start: gap_start,
         }
     }
 }
@@ -424,6 +441,9 @@ impl FlowReport {
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
     pub epoch: Instant,
+    /// The epoch on the wall clock (the timeline's clock), to place windows given as
+    /// timeline timestamps.
+    pub epoch_wall: SystemTime,
     pub config: ProbeConfig,
     pub flows: Vec<FlowReport>,
 }
@@ -452,6 +472,22 @@ impl ProbeReport {
             self.offset(from),
             to.map(|t| self.offset(t)).unwrap_or(Duration::MAX),
         );
+        self.flows
+            .iter()
+            .map(|fl| (fl.spec.id, fl.window(f, t)))
+            .collect()
+    }
+
+    /// The offset from the probe's epoch of a timeline timestamp (µs since the Unix epoch; 0
+    /// if before the epoch).
+    pub fn offset_us(&self, ts_us: u64) -> Duration {
+        let epoch = crate::timeline::epoch_us(self.epoch_wall);
+        Duration::from_micros(ts_us.saturating_sub(epoch))
+    }
+
+    /// Per flow, for sends in `[from_us, to_us)` given on the timeline's clock.
+    pub fn per_flow_us(&self, from_us: u64, to_us: u64) -> Vec<(u32, WindowStats)> {
+        let (f, t) = (self.offset_us(from_us), self.offset_us(to_us));
         self.flows
             .iter()
             .map(|fl| (fl.spec.id, fl.window(f, t)))
@@ -508,6 +544,7 @@ mod tests {
         let w = f.window(ms(0), ms(100));
         assert_eq!((w.sent, w.received, w.lost), (7, 3, 4));
         assert_eq!(w.longest_gap, ms(5));
+        assert_eq!(w.longest_gap_start, ms(1));
     }
 
     #[test]
@@ -517,8 +554,38 @@ mod tests {
         let w = f.window(ms(10), ms(50));
         assert_eq!((w.sent, w.received, w.lost), (4, 1, 3));
         assert_eq!(w.longest_gap, ms(30));
+        assert_eq!(w.longest_gap_start, ms(10));
         // Nothing sent in the window.
         assert_eq!(f.window(ms(100), ms(200)), WindowStats::default());
+    }
+
+    #[test]
+    fn merged_windows_add_counts_and_keep_the_longer_gap_with_its_start() {
+        let a = flow(&[0, 1, 2, 3], &[(0, 0), (3, 3)]);
+        let b = flow(&[0, 10, 20, 30], &[(0, 0), (1, 10)]);
+        let (wa, wb) = (a.window(ms(0), ms(100)), b.window(ms(0), ms(100)));
+        let m = wa.merge(wb);
+        assert_eq!((m.sent, m.received, m.lost), (8, 4, 4));
+        assert_eq!((m.longest_gap, m.longest_gap_start), (ms(20), ms(10)));
+        assert_eq!(wb.merge(wa), m);
+    }
+
+    #[test]
+    fn timeline_timestamps_map_to_probe_offsets() {
+        let r = ProbeReport {
+            epoch: Instant::now(),
+            epoch_wall: SystemTime::UNIX_EPOCH + Duration::from_secs(100),
+            config: ProbeConfig::default(),
+            flows: vec![flow(&[0, 1000, 2000], &[(0, 1), (2, 2001)])],
+        };
+        assert_eq!(r.offset_us(100_000_000 + 1500), Duration::from_micros(1500));
+        assert_eq!(r.offset_us(5), Duration::ZERO);
+        let w = r.per_flow_us(100_000_000 + 500_000, 100_000_000 + 2_500_000);
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w.first().map(|(_, s)| (s.sent, s.received, s.lost)),
+            Some((2, 1, 1))
+        );
     }
 
     #[test]

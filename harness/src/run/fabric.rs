@@ -488,6 +488,7 @@ impl Fabric {
             speakers_rss_kib: convergence.rss_kib.values().sum(),
             flows: Vec::new(),
             churn: Vec::new(),
+            events: Vec::new(),
         };
         let evidence = Evidence {
             plan: Arc::unwrap_or_clone(plan),

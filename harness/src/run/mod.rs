@@ -12,6 +12,7 @@
 mod bench;
 pub mod commands;
 mod convergence;
+pub mod events;
 mod fabric;
 mod misconfig;
 mod options;
@@ -24,4 +25,7 @@ pub use fabric::{Convergence, Evidence, Fabric};
 pub use misconfig::Misconfig;
 pub use options::RunOptions;
 pub use orchestrate::{run, run_and_keep, run_with, RunError};
-pub use report::{FlowLoss, NodeChurn, NodeReport, RunReport, Verdict};
+pub use report::{
+    EventCheck, EventChurn, EventFlowLoss, EventReport, FlowLoss, NodeChurn, NodeReport, RunReport,
+    Verdict,
+};

@@ -11,10 +11,12 @@ use crate::speakers::{MissingDaemon, SpeakerError};
 use crate::topology::{NodeId, TopologyError};
 
 use super::convergence::WatchError;
+use super::events::{event_reports, expectation_checks, route_log_snapshot, EventInputs};
 use super::fabric::{Convergence, Evidence, Fabric};
 use super::options::RunOptions;
 use super::report::{FlowLoss, NodeChurn, RunReport};
-use crate::scenario::{run_steps, Scenario};
+use crate::scenario::events::SETTLE;
+use crate::scenario::{events_from_records, run_steps, Scenario};
 
 /// Why a run could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -75,27 +77,57 @@ pub fn run_with(
     let (conv, mut checks) = initial_convergence(&mut fabric, opts);
     let mut flows = Vec::new();
     let mut churn = Vec::new();
+    let mut events = Vec::new();
     if let Some(sc) = scenario {
         let converged_at = std::time::Instant::now();
         crate::progress::line(format!("scenario {}: {} steps", sc.name, sc.steps.len()));
         // Continuous flows across racks for the whole scenario: what each event cost in
         // packets, measured, not inferred from routes.
         let probe = start_flows(&fabric);
-        let (steps, _) = run_steps(&mut fabric, sc, converged_at, opts.deadline);
-        checks.extend(steps);
+        let (steps, state) = run_steps(&mut fabric, sc, converged_at, opts.deadline);
+        let mut finished = None;
         if let Some((probe, specs)) = probe {
             match probe.stop() {
-                Ok(r) => flows = flow_losses(&r, &specs),
+                Ok(r) => {
+                    flows = flow_losses(&r, &specs);
+                    finished = Some((r, specs));
+                }
                 Err(e) => crate::progress::line(format!("probe flows failed: {e}")),
             }
         }
         churn = churn_since(&fabric, converged_at);
+        // Each disruption's share of the loss and churn, and its own expectation's check.
+        let windows = events_from_records(&state.records, state.end_us, SETTLE);
+        let log = fabric
+            .route_log()
+            .map(|l| route_log_snapshot(&l))
+            .unwrap_or_default();
+        events = event_reports(
+            &windows,
+            &EventInputs {
+                plan: fabric.plan(),
+                probe: finished.as_ref().map(|(r, s)| (r, s.as_slice())),
+                route_log: &log,
+                checks: &steps,
+                check_times: &state.check_times,
+                scenario_start_us: state.start_us,
+            },
+        );
+        checks.extend(steps);
+        for c in expectation_checks(&events) {
+            fabric.recorder().note_check(&c);
+            checks.push(c);
+        }
+        for e in &events {
+            crate::progress::line(e.line());
+        }
     }
     let (state, actual) = fabric.checks()?;
     checks.extend(state);
     let (mut report, evidence) = fabric.finish_with_evidence(checks, &conv, &actual)?;
     report.flows = flows;
     report.churn = churn;
+    report.events = events;
     Ok((report, evidence))
 }
 

@@ -11,6 +11,21 @@
 //! - `verdict`: `pass` | `fail`;
 //! - `flows[]` (scenario runs): `src`, `dst`, `sent`, `received`, `lost`, `longest_gap_ms`;
 //! - `churn[]` (scenario runs): `node`, `added`, `removed` route events after convergence;
+//! - `events[]` (scenario runs): one per disruption (a restart = the kill or stop and the start
+//!   that follows; steps of the same kind within 100 ms = one event on several targets):
+//!   `kind` (`restart` | `kill` | `stop` | `start` | `link-down` | `link-up` | `impair` |
+//!   `clear-impairment`), `method` (restarts: `kill` | `stop`), `nodes[]` (daemons, or a
+//!   link's end nodes), `links[]` (as written), `steps[]` (numbers from 1), `start_us`/`end_us`
+//!   (window on the timeline's clock, µs since the Unix epoch), `start_ms` (from the scenario's
+//!   start), `duration_ms`, `window_end` (`next-event` | `scenario-end` | `settle-bound`),
+//!   `down_ms` (restarts), `sent`/`received`/`lost`/`longest_gap_ms`/`longest_gap_start_ms`
+//!   (all flows, packets sent within the window; the gap's start from the window's start),
+//!   `flows[]` (same per flow plus `src`, `dst`), `own_prefixes` (how many prefixes the event's
+//!   nodes originate), `churn[]` (`node`, `helper` (a BGP peer of the event's nodes),
+//!   `own_removed`/`own_readded`/`own_changed` (distinct prefixes of the event's nodes),
+//!   `other_removed`/`other_readded`/`other_changed`), `expect` (the step's `expect-event`),
+//!   `expect_failures[]`, `expect_checks[]` (`name`, `status`: the scenario's checks made within
+//!   the window), `expect_held` (null when nothing was expected);
 //! - `speakers_rss_kib`: resident memory of every daemon at convergence (and `nodes[].rss_kib`);
 //! - `artifacts`: directory holding captures and daemon logs (kept on failure).
 
@@ -21,6 +36,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckResult, CheckStatus};
+use crate::scenario::events::{EventKind, RestartMethod, WindowEnd};
+use crate::scenario::EventExpect;
 use crate::topology::{Design, NodeId, Role, SpeakerKind};
 
 /// Overall outcome.
@@ -66,6 +83,192 @@ pub struct NodeChurn {
     pub removed: u64,
 }
 
+/// Packets of one probe flow sent within an event's window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventFlowLoss {
+    pub src: NodeId,
+    pub dst: NodeId,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub longest_gap_ms: u64,
+    /// From the window's start.
+    pub longest_gap_start_ms: u64,
+}
+
+/// One node's route churn within an event's window, in distinct prefixes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventChurn {
+    pub node: NodeId,
+    /// A BGP peer of the event's nodes (a graceful-restart helper for restarts).
+    pub helper: bool,
+    /// The event's nodes' own prefixes: removed, re-added after a removal, added or replaced
+    /// without one.
+    pub own_removed: u64,
+    pub own_readded: u64,
+    pub own_changed: u64,
+    pub other_removed: u64,
+    pub other_readded: u64,
+    pub other_changed: u64,
+}
+
+impl EventChurn {
+    /// Changed prefixes that are not the event's own routes on a helper (the summary's
+    /// "other").
+    pub fn other_total(&self) -> u64 {
+        let own = self.own_removed + self.own_changed;
+        let other = self.other_removed + self.other_changed;
+        if self.helper {
+            other + self.own_changed
+        } else {
+            other + own
+        }
+    }
+}
+
+/// A check a scenario step made within an event's window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCheck {
+    pub name: String,
+    pub status: CheckStatus,
+}
+
+/// One disruption of a scenario and what it cost (see the module doc's `events[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventReport {
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<RestartMethod>,
+    pub nodes: Vec<NodeId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    pub steps: Vec<usize>,
+    pub start_us: u64,
+    pub end_us: u64,
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    pub window_end: WindowEnd,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_ms: Option<u64>,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub longest_gap_ms: u64,
+    pub longest_gap_start_ms: u64,
+    pub flows: Vec<EventFlowLoss>,
+    pub own_prefixes: usize,
+    pub churn: Vec<EventChurn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<EventExpect>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_failures: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_checks: Vec<EventCheck>,
+    pub expect_held: Option<bool>,
+}
+
+impl EventReport {
+    /// What the event acted on: its links, or its nodes.
+    pub fn targets(&self) -> String {
+        if self.links.is_empty() {
+            self.nodes
+                .iter()
+                .map(NodeId::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            self.links.join(",")
+        }
+    }
+
+    /// The summary's line, e.g. `restart r2n1 (kill -9, down 2.0 s): lost 0 pkts (0 ms max
+    /// gap) over 2 flows; churn: r2t1 -0/+0 of r2n1's routes, 0 other`.
+    pub fn line(&self) -> String {
+        let mut s = format!("{} {}", self.kind, self.targets());
+        let mut how = Vec::new();
+        if let Some(m) = self.method {
+            how.push(
+                match m {
+                    RestartMethod::Kill => "kill -9",
+                    RestartMethod::Stop => "SIGTERM",
+                }
+                .to_string(),
+            );
+        }
+        if let Some(d) = self.down_ms {
+            how.push(format!("down {:.1} s", d as f64 / 1000.0));
+        }
+        if !how.is_empty() {
+            let _ = write!(s, " ({})", how.join(", "));
+        }
+        let _ = write!(
+            s,
+            " at +{:.1} s for {:.1} s: ",
+            self.start_ms as f64 / 1000.0,
+            self.duration_ms as f64 / 1000.0
+        );
+        if self.flows.is_empty() {
+            s.push_str("no probe flows");
+        } else {
+            let _ = write!(
+                s,
+                "lost {} pkts ({} ms max gap",
+                self.lost, self.longest_gap_ms
+            );
+            if self.lost > 0 {
+                let _ = write!(s, " at +{} ms", self.longest_gap_start_ms);
+            }
+            let _ = write!(s, ") over {} flows", self.flows.len());
+        }
+        let whose = format!("{}'s routes", self.nodes_str());
+        let helpers: Vec<String> = self
+            .churn
+            .iter()
+            .filter(|c| c.helper)
+            .map(|c| format!("{} -{}/+{}", c.node, c.own_removed, c.own_readded))
+            .collect();
+        let other: u64 = self.churn.iter().map(EventChurn::other_total).sum();
+        s.push_str("; churn: ");
+        if !helpers.is_empty() && self.own_prefixes > 0 {
+            let shown = helpers.len().min(4);
+            let _ = write!(
+                s,
+                "{}{} of {whose}, ",
+                helpers.get(..shown).unwrap_or_default().join(", "),
+                if helpers.len() > shown {
+                    format!(" (+{} helpers)", helpers.len() - shown)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let _ = write!(s, "{other} other");
+        match self.expect_held {
+            Some(true) => s.push_str("; expectation held"),
+            Some(false) => {
+                let mut why = self.expect_failures.clone();
+                why.extend(
+                    self.expect_checks
+                        .iter()
+                        .filter(|c| c.status == CheckStatus::Fail)
+                        .map(|c| format!("{} failed", c.name)),
+                );
+                let _ = write!(s, "; EXPECTATION FAILED: {}", why.join("; "));
+            }
+            None => {}
+        }
+        s
+    }
+
+    fn nodes_str(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NodeId::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// Durations of the run's phases, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timings {
@@ -100,6 +303,9 @@ pub struct RunReport {
     /// Route churn per node during the scenario (nodes with events only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub churn: Vec<NodeChurn>,
+    /// Every disruption of the scenario with the loss and churn within its window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventReport>,
 }
 
 impl RunReport {
@@ -207,6 +413,16 @@ impl RunReport {
                 .map(|c| format!("{} +{} -{}", c.node, c.added, c.removed))
                 .collect();
             let _ = writeln!(s, "  route churn during the scenario: {}", churn.join(", "));
+        }
+        if !self.events.is_empty() {
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "  events (loss on the probe flows, churn in distinct prefixes):"
+            );
+            for e in &self.events {
+                let _ = writeln!(s, "  {}", e.line());
+            }
         }
         let _ = writeln!(s);
         let passed = self.checks.iter().filter(|c| c.passed()).count();

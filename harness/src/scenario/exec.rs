@@ -6,21 +6,30 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::check::{reachability_check, reachability_jobs, CheckResult};
 use crate::expect::expected_fibs;
 use crate::lab::{Impairment, LinkEnd, LinkState};
 use crate::run::Fabric;
-use crate::topology::{LinkId, NodeId};
+use crate::timeline::epoch_us;
+use crate::topology::{LinkId, NodeId, Plan};
 
+use super::events::{EventKind, StepRecord};
 use super::{resolve_link, without_links, Action, Scenario, Step, When};
 
-/// What the steps changed so far (for recomputing expectations).
+/// What the steps changed so far (for recomputing expectations), and when they acted.
 #[derive(Debug, Clone, Default)]
 pub struct ScenarioState {
     /// Links currently down (administratively, both ends).
     pub down: BTreeSet<LinkId>,
+    /// Every disruptive step that acted, timed on the timeline's clock (the events' input).
+    pub records: Vec<StepRecord>,
+    /// Every check a step made, with when it was made (µs since the Unix epoch).
+    pub check_times: Vec<(String, u64)>,
+    /// When the first step began and the last one returned (µs since the Unix epoch).
+    pub start_us: u64,
+    pub end_us: u64,
 }
 
 /// Runs every step of `scenario` in order; `converged_at` is the end of the initial
@@ -32,7 +41,10 @@ pub fn run_steps(
     converged_at: Instant,
     deadline: Duration,
 ) -> (Vec<CheckResult>, ScenarioState) {
-    let mut state = ScenarioState::default();
+    let mut state = ScenarioState {
+        start_us: epoch_us(SystemTime::now()),
+        ..ScenarioState::default()
+    };
     let mut checks = Vec::new();
     fabric.recorder().note(
         "scenario",
@@ -58,6 +70,10 @@ pub fn run_steps(
                 let since = Instant::now();
                 let c = fabric.wait_converged(since, deadline);
                 if !c.converged {
+                    state.check_times.push((
+                        format!("step{}-after-converged", i + 1),
+                        epoch_us(SystemTime::now()),
+                    ));
                     checks.push(CheckResult::from_details(
                         &format!("step{}-after-converged", i + 1),
                         format!("not converged within {} s", deadline.as_secs()),
@@ -69,14 +85,95 @@ pub fn run_steps(
         fabric
             .recorder()
             .note("step", None, format!("{name}: {}", describe(step)));
-        if let Some(c) = act(fabric, &mut state, step, &name) {
+        let start_us = epoch_us(SystemTime::now());
+        let check = act(fabric, &mut state, step, &name);
+        let end_us = epoch_us(SystemTime::now());
+        // A step that could not act (failed or unsupported) disturbed nothing: no event.
+        let acted = check.as_ref().is_none_or(|c| c.passed());
+        if step.action.is_disruptive() && acted {
+            let up_us = restarted_at(fabric, step, start_us);
+            if let Some(r) = record(fabric.plan(), step, i + 1, start_us, up_us, end_us) {
+                state.records.push(r);
+            }
+        }
+        if let Some(c) = check {
             fabric.recorder().note_check(&c);
+            state.check_times.push((c.name.clone(), end_us));
             checks.push(c);
         }
     }
+    state.end_us = epoch_us(SystemTime::now());
     let plan = without_links(fabric.expected_plan(), &state.down);
     fabric.set_expected(expected_fibs(&plan));
     (checks, state)
+}
+
+/// A `restart` step: when its `daemon-started` note was recorded.
+fn restarted_at(fabric: &Fabric, step: &Step, since_us: u64) -> Option<u64> {
+    let Action::Restart(n) = &step.action else {
+        return None;
+    };
+    fabric
+        .recorder()
+        .events()
+        .iter()
+        .find(|e| {
+            e.kind == "daemon-started" && e.node.as_ref() == Some(&n.node) && e.ts_us >= since_us
+        })
+        .map(|e| e.ts_us)
+}
+
+/// The record of a disruptive step that acted (None for other steps).
+fn record(
+    plan: &Plan,
+    step: &Step,
+    number: usize,
+    start_us: u64,
+    up_us: Option<u64>,
+    end_us: u64,
+) -> Option<StepRecord> {
+    let link_ends = |link: &str| -> Vec<NodeId> {
+        let mut nodes = Vec::new();
+        for id in resolve_link(plan, link).unwrap_or_default() {
+            for l in plan.links.iter().filter(|l| l.id == id) {
+                for n in [&l.a.node, &l.b.node] {
+                    if !nodes.contains(n) {
+                        nodes.push(n.clone());
+                    }
+                }
+            }
+        }
+        nodes
+    };
+    let (kind, nodes, links) = match &step.action {
+        Action::Kill(n) => (EventKind::Kill, vec![n.node.clone()], Vec::new()),
+        Action::Stop(n) => (EventKind::Stop, vec![n.node.clone()], Vec::new()),
+        Action::Start(n) => (EventKind::Start, vec![n.node.clone()], Vec::new()),
+        Action::Restart(n) => (EventKind::Restart, vec![n.node.clone()], Vec::new()),
+        Action::LinkDown(l) => (
+            EventKind::LinkDown,
+            link_ends(&l.link),
+            vec![l.link.clone()],
+        ),
+        Action::LinkUp(l) => (EventKind::LinkUp, link_ends(&l.link), vec![l.link.clone()]),
+        Action::Impair(a) => (EventKind::Impair, link_ends(&a.link), vec![a.link.clone()]),
+        Action::ClearImpairment(l) => (
+            EventKind::ClearImpairment,
+            link_ends(&l.link),
+            vec![l.link.clone()],
+        ),
+        _ => return None,
+    };
+    Some(StepRecord {
+        step: number,
+        kind,
+        nodes,
+        links,
+        start_us,
+        up_us,
+        end_us,
+        expect: step.expect_event.clone(),
+    })
 }
 
 fn describe(step: &Step) -> String {

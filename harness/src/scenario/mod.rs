@@ -25,12 +25,21 @@
 //! sessions over downed links), `expect-fib {node, prefix, present}`, `expect-reachability {}`,
 //! `expect-loss {max}` (percent of pod pings lost), `sleep {ms}`.
 //!
+//! A disruptive step (`kill`, `stop`, `start`, `restart`, `link-down`, `link-up`, `impair`,
+//! `clear-impairment`) may also carry `expect-event: {max-lost-packets, max-gap-ms,
+//! routes-kept}` (each optional): what the event it starts (see [`events`]) must cost on the
+//! probe flows, and whether the helpers must keep the restarted node's routes (no withdraw, no
+//! re-add: a successful graceful restart, RFC 4724 §4.2). It adds a check named
+//! `step<N>-expect-event`.
+//!
 //! Every `wait-converged` and `expect-*` step, and every step that could not act, adds a check
 //! named `step<N>-<action>` (N from 1) to the run. `expect` states the outcome the scenario must
 //! show: `pass`, or the exact set of failing check names.
 
+pub mod events;
 mod exec;
 
+pub use events::{events_from_records, EventKind, ScenarioEvent, StepRecord};
 pub use exec::{run_steps, ScenarioState};
 
 use std::collections::BTreeSet;
@@ -128,6 +137,22 @@ pub struct LossArg {
     pub max: f64,
 }
 
+/// `expect-event`: what a disruptive step's event must cost (every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventExpect {
+    /// Most probe packets lost over all flows within the event's window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lost_packets: Option<u64>,
+    /// Longest time any flow may go without an arrival within the window, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gap_ms: Option<u64>,
+    /// `true`: no helper removes or re-adds the event's nodes' own prefixes (RFC 4724 §4.2:
+    /// stale routes are retained and refreshed in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes_kept: Option<bool>,
+}
+
 /// `sleep`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,6 +202,21 @@ impl Action {
             Action::Sleep(_) => "sleep",
         }
     }
+
+    /// Whether the action disturbs the fabric (and so starts an event).
+    pub fn is_disruptive(&self) -> bool {
+        matches!(
+            self,
+            Action::LinkDown(_)
+                | Action::LinkUp(_)
+                | Action::Impair(_)
+                | Action::ClearImpairment(_)
+                | Action::Kill(_)
+                | Action::Stop(_)
+                | Action::Start(_)
+                | Action::Restart(_)
+        )
+    }
 }
 
 /// When a step acts.
@@ -195,6 +235,8 @@ pub enum When {
 pub struct Step {
     pub when: When,
     pub action: Action,
+    /// What the event this step starts must cost (disruptive steps only).
+    pub expect_event: Option<EventExpect>,
 }
 
 /// A step as written (one optional field per action; exactly one must be set).
@@ -216,6 +258,7 @@ struct StepFile {
     expect_reachability: Option<NoArg>,
     expect_loss: Option<LossArg>,
     sleep: Option<SleepArg>,
+    expect_event: Option<EventExpect>,
 }
 
 impl StepFile {
@@ -226,6 +269,7 @@ impl StepFile {
             (None, Some(After::Converged)) => When::AfterConverged,
             (None, None) => When::Next,
         };
+        let expect_event = self.expect_event;
         let actions: Vec<Action> = [
             self.link_down.map(Action::LinkDown),
             self.link_up.map(Action::LinkUp),
@@ -245,7 +289,15 @@ impl StepFile {
         .flatten()
         .collect();
         match <[Action; 1]>::try_from(actions) {
-            Ok([action]) => Ok(Step { when, action }),
+            Ok([action]) if expect_event.is_some() && !action.is_disruptive() => Err(format!(
+                "`expect-event` belongs on a disruptive step, not on `{}`",
+                action.name()
+            )),
+            Ok([action]) => Ok(Step {
+                when,
+                action,
+                expect_event,
+            }),
             Err(v) => Err(format!(
                 "a step needs exactly one action, found {}",
                 v.len()
@@ -474,6 +526,33 @@ steps:
             "expect: pass\nsteps:\n  - kill: { node: a }\n    start: { node: a }\n",
             "expect: pass\nsteps:\n  - explode: { node: a }\n",
             "expect: maybe\n",
+        ] {
+            assert!(
+                Scenario::parse(bad, Path::new("b.yaml")).is_err(),
+                "accepted {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn expect_event_rides_on_disruptive_steps_only() {
+        let ok = "expect: pass\nsteps:\n  - kill: { node: r1n1 }\n    expect-event: { max-lost-packets: 0, routes-kept: true }\n  - at: 2000\n    start: { node: r1n1 }\n";
+        let s = Scenario::parse(ok, Path::new("g.yaml")).expect("parse");
+        assert_eq!(
+            s.steps.first().and_then(|st| st.expect_event.clone()),
+            Some(EventExpect {
+                max_lost_packets: Some(0),
+                max_gap_ms: None,
+                routes_kept: Some(true),
+            })
+        );
+        assert_eq!(
+            s.steps.get(1).map(|st| st.expect_event.is_none()),
+            Some(true)
+        );
+        for bad in [
+            "expect: pass\nsteps:\n  - sleep: { ms: 1 }\n    expect-event: { max-lost-packets: 0 }\n",
+            "expect: pass\nsteps:\n  - kill: { node: a }\n    expect-event: { max-loss: 0 }\n",
         ] {
             assert!(
                 Scenario::parse(bad, Path::new("b.yaml")).is_err(),
