@@ -350,6 +350,10 @@ pub struct NeighborStatus {
     /// Created from a listen range (a dynamic neighbor, removed when its session closes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_range: Option<IpNet>,
+    /// Graceful restart helper state for this peer (RFC 4724 §4.2): what we keep of its
+    /// routes while it restarts. Absent when nothing is retained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart_helper: Option<crate::gr::helper::HelperStatus>,
 }
 
 /// A TCP connection.
@@ -490,6 +494,10 @@ pub struct RouteEntry {
     /// CLUSTER_LIST, most recent reflector first (RFC 4456).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_list: Vec<std::net::Ipv4Addr>,
+    /// Received routes kept for a restarting peer: `stale` (RFC 4724 §4.2) or `llgr-stale`
+    /// (RFC 9494 §4.2); absent for fresh routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
 }
 
 /// A Loc-RIB destination with every path and its decision status.
@@ -544,6 +552,10 @@ pub struct RibPath {
     pub reason: Option<String>,
     /// The path it lost to: a peer address, or `local`.
     pub beaten_by: Option<String>,
+    /// `stale` or `llgr-stale` for a path kept for a restarting peer (RFC 4724 §4.2, RFC 9494
+    /// §4.2); absent for fresh paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
 }
 
 /// One route the speaker put in the kernel (or tried to).
@@ -827,6 +839,7 @@ mod tests {
             last_notification_sent: None,
             last_error: None,
             listen_range: None,
+            graceful_restart_helper: None,
         };
         let json = serde_json::to_value(&n).unwrap();
         assert_eq!(json["state"], "open-confirm");

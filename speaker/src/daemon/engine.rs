@@ -174,6 +174,31 @@ pub trait RouteEngine: Send {
     fn restart_status(&self, _now: Instant) -> Option<RestartStatus> {
         None
     }
+    /// The peer left Established but restarts gracefully (helper, RFC 4724 §4.2): keep its
+    /// routes of the `retain` families unchanged (Loc-RIB, exports, kernel), marked stale;
+    /// routes already stale from an earlier drop are deleted, long-lived stale ones stay (RFC
+    /// 9494 §4.2); other families' routes are deleted. The default keeps nothing.
+    fn peer_down_retaining(&mut self, peer: IpAddr, _retain: &[AfiSafi]) -> Vec<Outgoing> {
+        self.peer_down(peer)
+    }
+    /// Delete the peer's routes still stale for `family` (End-of-RIB, restart, stale-path or
+    /// long-lived timer, F=0 on the new OPEN).
+    fn flush_stale(&mut self, _peer: IpAddr, _family: AfiSafi) -> Vec<Outgoing> {
+        Vec::new()
+    }
+    /// Make the peer's stale routes of `family` long-lived stale (RFC 9494 §4.2): LLGR_STALE
+    /// attached and re-advertised (least preferred, only to LLGR peers), NO_LLGR ones deleted.
+    /// The default deletes them.
+    fn long_lived_stale(&mut self, peer: IpAddr, family: AfiSafi) -> Vec<Outgoing> {
+        self.flush_stale(peer, family)
+    }
+    /// How many of the peer's routes are stale, and how many long-lived stale.
+    fn stale_counts(&self, _peer: IpAddr) -> (usize, usize) {
+        (0, 0)
+    }
+    /// Whether the peer advertised LLGR (with GR) on the session about to come up, so it may
+    /// be sent LLGR_STALE routes (RFC 9494 §4.3). Called before [`RouteEngine::peer_up`].
+    fn set_long_lived_peer(&mut self, _peer: IpAddr, _long_lived: bool) {}
 }
 
 /// Splits an UPDATE that exceeds the session's maximum message size into two smaller ones with

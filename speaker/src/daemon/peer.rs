@@ -12,6 +12,7 @@ use crate::control::{
     NotificationInfo, PrefixCounts,
 };
 use crate::fsm::{Direction, Notification, Session, State};
+use crate::gr::helper::{Helper, LocalGr};
 use crate::session::connection::ConnectionHandle;
 use crate::session::dial::DialAttempt;
 
@@ -90,6 +91,8 @@ pub struct Peer {
     pub past_established: u32,
     /// The listen range that created this peer (a dynamic neighbor), if any.
     pub listen_range: Option<ipnet::IpNet>,
+    /// Graceful restart helper (RFC 4724 §4.2): what we keep of its routes when it restarts.
+    pub gr: Helper,
 }
 
 impl Peer {
@@ -108,6 +111,7 @@ impl Peer {
             peer_hostname: None,
             past_established: 0,
             listen_range: None,
+            gr: Helper::new(LocalGr::disabled()),
         }
     }
 
@@ -250,6 +254,7 @@ impl Peer {
             last_notification_sent: note(&self.last_tx_notification),
             last_error: self.last_error.clone(),
             listen_range: self.listen_range,
+            graceful_restart_helper: Some(self.gr.status(now)).filter(|h| !h.families.is_empty()),
         }
     }
 

@@ -41,6 +41,28 @@ pub struct LocalGr {
     pub stale_path_time: Duration,
 }
 
+impl LocalGr {
+    /// Helper off (GR not advertised).
+    pub fn disabled() -> Self {
+        LocalGr {
+            enabled: false,
+            notification: false,
+            long_lived: false,
+            stale_path_time: Duration::ZERO,
+        }
+    }
+
+    /// From the configuration's `graceful-restart` section.
+    pub fn from_config(gr: &crate::config::GracefulRestart) -> Self {
+        LocalGr {
+            enabled: gr.enabled,
+            notification: gr.notification,
+            long_lived: gr.long_lived_stale_time > 0,
+            stale_path_time: Duration::from_secs(u64::from(gr.stale_path_time)),
+        }
+    }
+}
+
 /// What the peer's OPEN said about graceful restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerGr {
@@ -155,6 +177,7 @@ pub enum HelperAction {
 
 /// One family's state as the control socket shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct FamilyStatus {
     /// Family name (e.g. `ipv4-unicast`).
     pub family: String,
@@ -167,6 +190,7 @@ pub struct FamilyStatus {
 
 /// The helper state of one peer (for the control socket).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct HelperStatus {
     /// `idle`, `retaining` (peer down), `refreshing` (peer back, waiting for End-of-RIB) or
     /// `long-lived`.
@@ -177,6 +201,38 @@ pub struct HelperStatus {
     /// Families with stale routes.
     #[serde(default)]
     pub families: Vec<FamilyStatus>,
+    /// Routes kept stale (RFC 4724 §4.2), filled in by the owner from the RIB.
+    #[serde(default)]
+    pub stale_routes: usize,
+    /// Routes kept long-lived stale (RFC 9494 §4.2), filled in by the owner from the RIB.
+    #[serde(default)]
+    pub long_lived_stale_routes: usize,
+}
+
+impl HelperStatus {
+    /// One line for people, e.g. `retaining, restart timer 87 s left, 12 stale routes`.
+    pub fn summary(&self) -> String {
+        let mut s = self.state.clone();
+        if let Some(t) = self.restart_timer_secs {
+            s.push_str(&format!(", restart timer {} s left", t.ceil()));
+        }
+        if let Some(t) = self
+            .families
+            .iter()
+            .filter_map(|f| f.secs_left)
+            .reduce(f64::min)
+        {
+            s.push_str(&format!(", stale timer {} s left", t.ceil()));
+        }
+        s.push_str(&format!(", {} stale routes", self.stale_routes));
+        if self.long_lived_stale_routes > 0 {
+            s.push_str(&format!(
+                ", {} long-lived stale routes",
+                self.long_lived_stale_routes
+            ));
+        }
+        s
+    }
 }
 
 /// The helper state machine of one peer.
@@ -481,6 +537,8 @@ impl Helper {
                     }
                 })
                 .collect(),
+            stale_routes: 0,
+            long_lived_stale_routes: 0,
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct RibRouteEngine {
     recovery: Option<Recovery>,
     /// End-of-RIB markers owed after the deferral, sent once the Adj-RIB-Out went out.
     owed_eor: Vec<(IpAddr, AfiSafi)>,
+    /// Peers that advertised LLGR on their current session (RFC 9494 §4.3).
+    long_lived_peers: BTreeSet<IpAddr>,
 }
 
 impl RibRouteEngine {
@@ -80,6 +82,7 @@ impl RibRouteEngine {
             own_protocol: RTPROT_FABRIC,
             recovery: None,
             owed_eor: Vec::new(),
+            long_lived_peers: BTreeSet::new(),
         }
     }
 
@@ -206,6 +209,7 @@ impl RibRouteEngine {
             info.local_address,
             info.codec.families.clone(),
         );
+        s.long_lived = self.long_lived_peers.contains(&info.address);
         let connected = self.rib.resolver();
         if let Some(ifindex) = connected.interface_of(info.address) {
             if s.next_hop_v4.is_none() {
@@ -266,6 +270,7 @@ impl RibRouteEngine {
             status,
             reason,
             beaten_by,
+            stale: None,
         }
     }
 
@@ -385,6 +390,11 @@ fn origin_name(o: Origin) -> &'static str {
     }
 }
 
+/// How the control socket names a path's staleness (`Some(true)`: long-lived).
+fn stale_name(s: Option<bool>) -> Option<String> {
+    s.map(|ll| if ll { "llgr-stale" } else { "stale" }.to_owned())
+}
+
 fn entry(peer: IpAddr, prefix: IpNet, a: &PathAttrs) -> RouteEntry {
     RouteEntry {
         peer,
@@ -397,6 +407,7 @@ fn entry(peer: IpAddr, prefix: IpNet, a: &PathAttrs) -> RouteEntry {
         communities: a.communities.iter().map(ToString::to_string).collect(),
         originator_id: a.originator_id,
         cluster_list: a.cluster_list.iter().map(|c| c.0).collect(),
+        stale: None,
     }
 }
 
@@ -448,6 +459,49 @@ impl RouteEngine for RibRouteEngine {
         self.flush(Instant::now())
     }
 
+    fn peer_down_retaining(&mut self, peer: IpAddr, retain: &[AfiSafi]) -> Vec<Outgoing> {
+        if let Some(id) = self.id(peer) {
+            match self.rib.peer_down_retaining(id, retain) {
+                Ok(n) => tracing::debug!(%peer, stale = n, "routes marked stale"),
+                Err(e) => tracing::warn!(%peer, error = %e, "RIB refused to retain routes"),
+            }
+        }
+        if let Some(r) = self.recovery.as_mut() {
+            r.deferral.peer_down(peer);
+        }
+        self.flush(Instant::now())
+    }
+
+    fn flush_stale(&mut self, peer: IpAddr, family: AfiSafi) -> Vec<Outgoing> {
+        if let Some(id) = self.id(peer) {
+            if let Err(e) = self.rib.flush_stale(id, family) {
+                tracing::warn!(%peer, error = %e, "failed to flush stale routes");
+            }
+        }
+        self.flush(Instant::now())
+    }
+
+    fn long_lived_stale(&mut self, peer: IpAddr, family: AfiSafi) -> Vec<Outgoing> {
+        if let Some(id) = self.id(peer) {
+            if let Err(e) = self.rib.long_lived_stale(id, family) {
+                tracing::warn!(%peer, error = %e, "failed to make routes long-lived stale");
+            }
+        }
+        self.flush(Instant::now())
+    }
+
+    fn stale_counts(&self, peer: IpAddr) -> (usize, usize) {
+        self.id(peer).map_or((0, 0), |id| self.rib.stale_counts(id))
+    }
+
+    fn set_long_lived_peer(&mut self, peer: IpAddr, long_lived: bool) {
+        if long_lived {
+            self.long_lived_peers.insert(peer);
+        } else {
+            self.long_lived_peers.remove(&peer);
+        }
+    }
+
     fn update_received(&mut self, peer: IpAddr, update: fabric_bgp_wire::Update) -> Vec<Outgoing> {
         let Some(id) = self.id(peer) else {
             return Vec::new();
@@ -492,8 +546,9 @@ impl RouteEngine for RibRouteEngine {
     }
 
     fn routes(&self, dir: RouteDir, peer: Option<IpAddr>) -> Vec<RouteEntry> {
+        // Every registered peer: a peer that is down may still have retained (stale) routes.
         let peers: BTreeSet<(PeerId, IpAddr)> = self
-            .up_peers()
+            .peers()
             .into_iter()
             .filter(|(_, a)| peer.is_none_or(|p| p == *a))
             .collect();
@@ -501,12 +556,13 @@ impl RouteEngine for RibRouteEngine {
         for (id, addr) in peers {
             for f in FAMILIES {
                 match dir {
-                    RouteDir::Received => out.extend(
-                        self.rib
-                            .adj_rib_in(id, f)
-                            .iter()
-                            .map(|(p, a, _)| entry(addr, *p, a)),
-                    ),
+                    RouteDir::Received => {
+                        out.extend(self.rib.adj_rib_in(id, f).iter().map(|(p, a, _)| {
+                            let mut e = entry(addr, *p, a);
+                            e.stale = stale_name(self.rib.path_staleness(id, p));
+                            e
+                        }))
+                    }
                     RouteDir::Advertised => out.extend(
                         self.rib
                             .adj_rib_out(id, f)
@@ -693,7 +749,16 @@ impl RouteEngine for RibRouteEngine {
                         return None;
                     }
                 }
-                let mut paths: Vec<RibPath> = reports.iter().map(|r| self.rib_path(r)).collect();
+                let mut paths: Vec<RibPath> = reports
+                    .iter()
+                    .map(|r| {
+                        let mut x = self.rib_path(r);
+                        if let RouteSource::Peer(id) = r.source {
+                            x.stale = stale_name(self.rib.path_staleness(id, &p));
+                        }
+                        x
+                    })
+                    .collect();
                 paths.sort_by_key(|x| state_rank(x.status));
                 Some(RibEntry { prefix: p, paths })
             })
