@@ -374,3 +374,144 @@ fn netns_bulk_install_rate() {
         );
     });
 }
+
+/// Graceful restart (RFC 4724 §4.1): the routes a killed instance left are kept by the next
+/// one, reconciled with what its Loc-RIB wants, and only the differences reach the kernel: an
+/// unchanged route is not touched (no RTM_DELROUTE/RTM_NEWROUTE for it), a changed one is
+/// replaced in place, a stale one is swept.
+#[test]
+fn netns_restart_keeps_routes_writes_only_changes_and_sweeps_stale() {
+    in_private_netns(|| async {
+        let (conn, handle, _) = rtnetlink::new_connection().expect("netlink");
+        tokio::spawn(conn);
+        let (idx, _) = veth_link(&handle).await;
+        let hop = |g: &str| FibNextHop {
+            gateway: ip(g),
+            ifindex: Some(idx),
+        };
+        let before = [
+            (
+                net("192.168.1.0/24"),
+                FibRoute::unicast(vec![hop("10.99.0.2")]),
+            ),
+            (
+                net("192.168.2.0/24"),
+                FibRoute::unicast(vec![hop("10.99.0.2")]),
+            ),
+            (
+                net("192.168.3.0/24"),
+                FibRoute::unicast(vec![hop("10.99.0.2")]),
+            ),
+            (net("192.168.10.0/26"), FibRoute::Blackhole),
+            (
+                net("2001:db8:1::/48"),
+                FibRoute::unicast(vec![hop("fd99::2"), hop("fd99::3")]),
+            ),
+        ];
+        {
+            // The previous instance installs its routes and dies without cleaning up.
+            let (mut old, oconn) = NetlinkFib::connect(RouteTarget::default()).expect("fib");
+            let task = tokio::spawn(oconn);
+            let changes = before
+                .iter()
+                .map(|(prefix, route)| FibChange::Replace {
+                    prefix: *prefix,
+                    route: route.clone(),
+                })
+                .collect();
+            let report = old.apply(changes).await;
+            assert!(report.failed.is_empty(), "{:?}", report.failed);
+            task.abort();
+        }
+
+        // The new instance reads them back instead of purging.
+        let (mut fib, fconn) = NetlinkFib::connect(RouteTarget::default()).expect("fib");
+        tokio::spawn(fconn);
+        let kept = KeptRoutes::from_messages(&fib.dump_ours().await.expect("dump"));
+        assert_eq!(kept.len(), before.len());
+        for (p, r) in &before {
+            assert_eq!(kept.get(p), Some(r), "{p} read back as installed");
+        }
+
+        // Route events from now on (unicast routes of every protocol).
+        let (mut events, econn) = subscribe().expect("subscribe");
+        tokio::spawn(econn);
+        // What the Loc-RIB wants after the deferral: 1.0 and the blackhole and the IPv6 ECMP
+        // route unchanged, 2.0 via another gateway, 4.0 new; 3.0 is gone.
+        let wanted: std::collections::BTreeMap<IpNet, FibRoute> = [
+            (
+                net("192.168.1.0/24"),
+                FibRoute::unicast(vec![hop("10.99.0.2")]),
+            ),
+            (
+                net("192.168.2.0/24"),
+                FibRoute::unicast(vec![hop("10.99.0.3")]),
+            ),
+            (
+                net("192.168.4.0/24"),
+                FibRoute::unicast(vec![hop("10.99.0.3")]),
+            ),
+            (net("192.168.10.0/26"), FibRoute::Blackhole),
+            (
+                net("2001:db8:1::/48"),
+                FibRoute::unicast(vec![hop("fd99::2"), hop("fd99::3")]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let done = kept.reconcile(&wanted);
+        assert_eq!((done.unchanged, done.replaced, done.swept), (3, 1, 1));
+        let report = fib.apply(done.changes).await;
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+
+        // The sweep's delete is the last change: once its event is seen, all are in.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut seen: Vec<KernelEvent> = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(ev)) => {
+                    let last = matches!(&ev, KernelEvent::RouteRemoved { prefix, .. }
+                        if *prefix == net("192.168.3.0/24"));
+                    seen.push(ev);
+                    if last {
+                        break;
+                    }
+                }
+                Ok(None) => panic!("event stream ended; seen {seen:?}"),
+                Err(_) => panic!("no delete of the stale route within 5 s; seen {seen:?}"),
+            }
+        }
+        let touched: Vec<IpNet> = seen
+            .iter()
+            .filter_map(|ev| match ev {
+                KernelEvent::RouteAdded { prefix, .. }
+                | KernelEvent::RouteRemoved { prefix, .. } => Some(*prefix),
+                _ => None,
+            })
+            .collect();
+        for unchanged in ["192.168.1.0/24", "2001:db8:1::/48"] {
+            assert!(
+                !touched.contains(&net(unchanged)),
+                "{unchanged} was rewritten: {seen:?}"
+            );
+        }
+        assert!(touched.contains(&net("192.168.2.0/24")), "{seen:?}");
+        assert!(touched.contains(&net("192.168.4.0/24")), "{seen:?}");
+        // 192.168.2.0/24 was replaced in place: no removal event for it.
+        assert!(
+            !seen
+                .iter()
+                .any(|ev| matches!(ev, KernelEvent::RouteRemoved { prefix, .. }
+                if *prefix == net("192.168.2.0/24"))),
+            "{seen:?}"
+        );
+
+        // The kernel now holds exactly what the Loc-RIB wants.
+        let after = KeptRoutes::from_messages(&fib.dump_ours().await.expect("dump"));
+        assert_eq!(after.len(), wanted.len());
+        for (p, r) in &wanted {
+            assert_eq!(after.get(p), Some(r), "{p}");
+        }
+        assert_eq!(after.get(&net("192.168.3.0/24")), None, "swept");
+    });
+}
