@@ -11,8 +11,10 @@
 //! The daemon runs the RIB (decision process, ECMP, route reflection, policies) and, unless
 //! `kernel.enabled: false`, programs the kernel FIB: routes of protocol 201 replaced in place,
 //! ECMP as multipath routes, blackholes for originated blocks, stale routes of a previous run
-//! purged at start, next hops resolved through connected and static routes, link-down events
-//! acted on at once (see `fabric_speaker::daemon`).
+//! purged at start (on a graceful restart kept, and reconciled with the Loc-RIB once the
+//! peers' End-of-RIB arrived, RFC 4724 §4.1: see `fabric_speaker::gr::restarting`), next hops
+//! resolved through connected and static routes, link-down events acted on at once (see
+//! `fabric_speaker::daemon`).
 //!
 //! ```text
 //! ```
