@@ -33,6 +33,7 @@
 //! session closes the peer is removed, from the RIB too.
 
 pub mod engine;
+mod gr_helper;
 pub mod kernel;
 pub mod open;
 pub mod peer;
@@ -494,6 +495,12 @@ impl Daemon {
     /// ManualStop (stays down) or AutomaticStop (restarts after the idle hold time) with the
     /// given Cease on both of a peer's FSMs.
     fn stop_peer_with(&mut self, addr: IpAddr, cease: Notification, manual: bool) {
+        // RFC 8538 §3: with the N bit, a stop must be a Hard Reset or the peer keeps our routes.
+        let cease = if manual {
+            self.stop_notification(addr, cease)
+        } else {
+            cease
+        };
         for slot in [Slot::Secondary, Slot::Main] {
             if self.link_mut(addr, slot).is_some() {
                 let event = if manual {
@@ -517,11 +524,15 @@ impl Daemon {
             .filter_map(|l| l.fsm.next_deadline())
             .min();
         let engine = self.engine.next_deadline(Instant::now());
-        fsm.into_iter().chain(engine).min()
+        fsm.into_iter()
+            .chain(engine)
+            .chain(self.gr_next_deadline())
+            .min()
     }
 
     fn poll_timers(&mut self) {
         let now = Instant::now();
+        self.gr_poll(now);
         if self.engine.next_deadline(now).is_some_and(|d| d <= now) {
             let out = self.engine.poll(now);
             self.send_outputs(out);
@@ -594,7 +605,7 @@ impl Daemon {
                     tracing::info!(peer = %addr, ?slot, %from, %to, "BGP state change")
                 }
                 Action::Established(n) => self.on_established(addr, slot, *n),
-                Action::SessionDown => self.on_session_down(addr),
+                Action::SessionDown => self.on_session_down(addr, gr_helper::down_cause(actions)),
                 Action::ProcessUpdate | Action::ProcessRouteRefresh => {}
             }
         }
@@ -748,14 +759,16 @@ impl Daemon {
             families = ?info.codec.families,
             "session established"
         );
+        let gr = self.gr_before_up(addr, slot);
         let out = self.engine.peer_up(&info);
         self.send_outputs(out);
+        self.gr_after_up(addr, gr);
     }
 
-    fn on_session_down(&mut self, addr: IpAddr) {
-        tracing::info!(peer = %addr, "session down: routes from it withdrawn");
-        let out = self.engine.peer_down(addr);
-        self.send_outputs(out);
+    /// The session left Established: the graceful restart helper decides whether its routes
+    /// are kept (RFC 4724 §4.2) or withdrawn.
+    fn on_session_down(&mut self, addr: IpAddr, sent: Option<gr_helper::DownCause>) {
+        self.gr_session_down(addr, sent);
     }
 
     /// Sends the engine's UPDATEs to peers that are Established.
@@ -815,6 +828,26 @@ impl Daemon {
             }
             State::OpenSent | State::OpenConfirm if !has_secondary => {
                 self.start_secondary(addr, stream, Direction::Inbound, local, remote);
+            }
+            State::Established if self.gr_negotiated(addr) => {
+                // RFC 4724 §4.2 (overrides §6.8): the peer restarted and we had not noticed.
+                // Close the old connection without a NOTIFICATION, as a TCP failure (its routes
+                // are retained), and carry on with the new one.
+                tracing::info!(peer = %addr, %remote, "new connection while Established with graceful restart: old connection closed without NOTIFICATION, routes retained");
+                if let Some(p) = self.peers.get_mut(&addr) {
+                    p.last_error =
+                        Some("replaced by a new connection (graceful restart)".to_owned());
+                }
+                if let Some(slot) = self.peers.get(&addr).and_then(Peer::established_slot) {
+                    self.feed(addr, slot, Event::TcpConnectionFails);
+                }
+                if self
+                    .peers
+                    .get(&addr)
+                    .is_some_and(|p| p.established_slot().is_none())
+                {
+                    self.on_accepted(stream, remote, local);
+                }
             }
             State::Established => {
                 // RFC 4271 §6.8: a collision with an Established session closes the new one.
@@ -1009,11 +1042,15 @@ impl Daemon {
             Message::Update(u) => {
                 let actions = self.feed(addr, slot, Event::UpdateMsg);
                 if actions.contains(&Action::ProcessUpdate) {
-                    if let Some(af) = u.is_end_of_rib() {
+                    let eor = u.is_end_of_rib();
+                    if let Some(af) = eor {
                         tracing::debug!(peer = %addr, family = %af, "End-of-RIB received");
                     }
                     let out = self.engine.update_received(addr, u);
                     self.send_outputs(out);
+                    if let Some(af) = eor {
+                        self.gr_end_of_rib(addr, af);
+                    }
                 }
             }
             Message::Notification(n) => {
@@ -1022,6 +1059,7 @@ impl Daemon {
                 if let Some(p) = self.peers.get_mut(&addr) {
                     p.last_error = Some(format!("received NOTIFICATION {n}"));
                     p.last_rx_notification = Some((n.clone(), Instant::now()));
+                    p.rx_notification = Some((n.code, n.subcode));
                 }
                 // Event 24 is a NOTIFICATION reporting a version error (RFC 4271 §8.1.5).
                 let event = if (n.code, n.subcode) == (2, 1) {
@@ -1030,6 +1068,9 @@ impl Daemon {
                     Event::NotifMsg(n)
                 };
                 self.feed(addr, slot, event);
+                if let Some(p) = self.peers.get_mut(&addr) {
+                    p.rx_notification = None;
+                }
             }
             Message::Keepalive => {
                 self.feed(addr, slot, Event::KeepAliveMsg);
@@ -1211,7 +1252,14 @@ impl Daemon {
                         .peers
                         .iter()
                         .filter(|(a, _)| peer.is_none_or(|want| want == **a))
-                        .map(|(a, p)| p.status(now, self.engine.prefix_counts(*a)))
+                        .map(|(a, p)| {
+                            let mut s = p.status(now, self.engine.prefix_counts(*a));
+                            if let Some(h) = s.graceful_restart_helper.as_mut() {
+                                (h.stale_routes, h.long_lived_stale_routes) =
+                                    self.engine.stale_counts(*a);
+                            }
+                            s
+                        })
                         .collect();
                     Response {
                         ok: true,
@@ -1326,10 +1374,12 @@ impl Daemon {
 fn make_peer(config: &Config, n: &Neighbor, seed_base: u64) -> Peer {
     let mut h = DefaultHasher::new();
     (seed_base, n.address).hash(&mut h);
-    Peer::new(
+    let mut peer = Peer::new(
         n.clone(),
         Session::new(n.session_config(config, h.finish())),
-    )
+    );
+    peer.gr = gr_helper::new_helper(&config.graceful_restart);
+    peer
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -93,6 +93,9 @@ pub struct Peer {
     pub listen_range: Option<ipnet::IpNet>,
     /// Graceful restart helper (RFC 4724 §4.2): what we keep of its routes when it restarts.
     pub gr: Helper,
+    /// The NOTIFICATION (code, subcode) being received while its event is fed to the FSM, so
+    /// that a resulting session loss knows its cause (RFC 4724 §4, RFC 8538 §3).
+    pub rx_notification: Option<(u8, u8)>,
 }
 
 impl Peer {
@@ -112,6 +115,7 @@ impl Peer {
             past_established: 0,
             listen_range: None,
             gr: Helper::new(LocalGr::disabled()),
+            rx_notification: None,
         }
     }
 

@@ -33,7 +33,7 @@ use crate::rib::export::{
     default_route, export, ExportCache, ExportEnv, ExportSource, ExportTarget,
 };
 use crate::rib::fib_change::{FibChange, FibNextHop, FibRoute};
-use crate::rib::loc::{Dest, Path, Stale, Table, LOCAL_SRC};
+use crate::rib::loc::{Dest, Path, Staleness, Table, LOCAL_SRC};
 use crate::rib::nexthop::{ConnectedRoutes, NextHopResolver};
 use crate::rib::origin::{LocalRoute, LocalRouteKind};
 use crate::rib::peer::{PeerConfig, PeerId, PeerInfo, PeerKind, PeerSession, RouteSource};
@@ -561,14 +561,14 @@ impl<R: NextHopResolver> Rib<R> {
                 self.remove_paths(src, family, |_| true);
                 continue;
             }
-            self.remove_paths(src, family, |p| p.stale == Stale::Stale);
+            self.remove_paths(src, family, |p| p.stale == Staleness::Stale);
             let Some(table) = self.tables.get_mut(family) else {
                 continue;
             };
             for dest in table.routes.values_mut() {
                 match dest.path_from(src).map(|p| p.stale) {
-                    Some(Stale::Fresh) => {
-                        dest.set_stale(src, Stale::Stale);
+                    Some(Staleness::Fresh) => {
+                        dest.set_stale(src, Staleness::Stale);
                         stale += 1;
                     }
                     Some(_) => stale += 1,
@@ -584,7 +584,7 @@ impl<R: NextHopResolver> Rib<R> {
     /// many were deleted.
     pub fn flush_stale(&mut self, id: PeerId, family: AfiSafi) -> Result<usize, RibError> {
         self.peer(id)?;
-        let n = self.remove_paths(idx_src(id), family, |p| p.stale != Stale::Fresh);
+        let n = self.remove_paths(idx_src(id), family, |p| p.stale != Staleness::Fresh);
         Ok(n)
     }
 
@@ -599,7 +599,7 @@ impl<R: NextHopResolver> Rib<R> {
         self.peer(id)?;
         let src = idx_src(id);
         let deleted = self.remove_paths(src, family, |p| {
-            p.stale == Stale::Stale && p.attrs.communities.contains(&Community::NO_LLGR)
+            p.stale == Staleness::Stale && p.attrs.communities.contains(&Community::NO_LLGR)
         });
         let paths: Vec<(IpNet, Path)> = self
             .tables
@@ -607,7 +607,7 @@ impl<R: NextHopResolver> Rib<R> {
             .into_iter()
             .flat_map(|t| t.routes.iter())
             .filter_map(|(prefix, d)| {
-                let p = d.path_from(src).filter(|p| p.stale == Stale::Stale)?;
+                let p = d.path_from(src).filter(|p| p.stale == Staleness::Stale)?;
                 Some((prefix, p.clone()))
             })
             .collect();
@@ -618,7 +618,7 @@ impl<R: NextHopResolver> Rib<R> {
                 attrs.communities.push(Community::LLGR_STALE);
                 path.attrs = self.store.intern(attrs);
             }
-            path.stale = Stale::LongLived;
+            path.stale = Staleness::LongLived;
             self.update_dest(family, prefix, Change::Upsert(path), false);
         }
         Ok((kept, deleted))
@@ -631,8 +631,8 @@ impl<R: NextHopResolver> Rib<R> {
         for t in [&self.tables.v4, &self.tables.v6] {
             for (_, d) in t.routes.iter() {
                 match d.path_from(src).map(|p| p.stale) {
-                    Some(Stale::Stale) => counts.0 += 1,
-                    Some(Stale::LongLived) => counts.1 += 1,
+                    Some(Staleness::Stale) => counts.0 += 1,
+                    Some(Staleness::LongLived) => counts.1 += 1,
                     _ => {}
                 }
             }
@@ -645,9 +645,9 @@ impl<R: NextHopResolver> Rib<R> {
         let prefix = prefix.trunc();
         let dest = self.tables.get(family_of(&prefix))?.routes.get(&prefix)?;
         match dest.path_from(id.0)?.stale {
-            Stale::Fresh => None,
-            Stale::Stale => Some(false),
-            Stale::LongLived => Some(true),
+            Staleness::Fresh => None,
+            Staleness::Stale => Some(false),
+            Staleness::LongLived => Some(true),
         }
     }
 
@@ -757,13 +757,13 @@ impl<R: NextHopResolver> Rib<R> {
                     src,
                     rejection: None,
                     attrs: interner.accepted(&mut self.store, st),
-                    stale: Stale::Fresh,
+                    stale: Staleness::Fresh,
                 },
                 Err(r) => Path {
                     src,
                     rejection: Some(r),
                     attrs: interner.raw(&mut self.store),
-                    stale: Stale::Fresh,
+                    stale: Staleness::Fresh,
                 },
             };
             self.update_dest(family, prefix, Change::Upsert(path), false);
@@ -792,7 +792,7 @@ impl<R: NextHopResolver> Rib<R> {
             src: LOCAL_SRC,
             rejection: None,
             attrs,
-            stale: Stale::Fresh,
+            stale: Staleness::Fresh,
         };
         self.update_dest(family, prefix, Change::Upsert(path), kind_changed);
     }

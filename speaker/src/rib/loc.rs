@@ -28,12 +28,12 @@ pub(crate) struct Path {
     /// Attributes after import policy (interned).
     pub attrs: Arc<PathAttrs>,
     /// Graceful-restart staleness (RFC 4724 §4.2, RFC 9494 §4.2).
-    pub stale: Stale,
+    pub stale: Staleness,
 }
 
 /// Whether a received path is kept only because its peer is restarting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Stale {
+pub(crate) enum Staleness {
     /// Learned on the current session (or local).
     #[default]
     Fresh,
@@ -221,7 +221,7 @@ impl Dest {
 
     /// Sets the staleness of the path from `src` in place (selection unchanged). Returns
     /// whether there was one.
-    pub fn set_stale(&mut self, src: u32, stale: Stale) -> bool {
+    pub fn set_stale(&mut self, src: u32, stale: Staleness) -> bool {
         match self.paths.as_mut_slice().iter_mut().find(|p| p.src == src) {
             Some(p) => {
                 p.stale = stale;
@@ -322,7 +322,7 @@ mod tests {
             src,
             rejection: None,
             attrs: Arc::new(PathAttrs::local()),
-            stale: Stale::Fresh,
+            stale: Staleness::Fresh,
         }
     }
 
