@@ -52,6 +52,21 @@ pub fn local_capabilities(
                 })
                 .collect(),
         }));
+        // RFC 9494 §3: LLGR only alongside GR, one entry per family with our long-lived stale
+        // time; 0 turns it off (no capability 71).
+        if gr.long_lived_stale_time > 0 {
+            caps.push(Capability::LongLivedGracefulRestart(
+                families
+                    .iter()
+                    .map(|af| fabric_bgp_wire::LlgrFamily {
+                        afi_safi: *af,
+                        forwarding_state: gr.preserve_forwarding
+                            || restart.forwarding.contains(af),
+                        stale_time: gr.long_lived_stale_time,
+                    })
+                    .collect(),
+            ));
+        }
     }
     caps.push(Capability::Fqdn {
         hostname: hostname.to_owned(),
@@ -182,6 +197,26 @@ mod tests {
             hostname: "leaf1".into(),
             domain: String::new()
         }));
+
+        assert!(
+            !caps
+                .iter()
+                .any(|c| matches!(c, Capability::LongLivedGracefulRestart(_))),
+            "no LLGR without a long-lived stale time"
+        );
+        c.graceful_restart.long_lived_stale_time = 3600;
+        c.graceful_restart.notification = true;
+        let caps = local_capabilities(&c, &n, "leaf1", &recovering);
+        let llgr = caps.iter().find_map(|c| match c {
+            Capability::LongLivedGracefulRestart(v) => Some(v.clone()),
+            _ => None,
+        });
+        let llgr = llgr.expect("LLGR capability (RFC 9494 §3)");
+        assert_eq!(llgr.len(), 2);
+        assert!(llgr.iter().all(|f| f.stale_time == 3600));
+        assert!(caps
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(g) if g.notification)));
 
         // IPv4 neighbor, GR disabled: no extended next hop, no GR.
         let n4 = Neighbor::new("192.0.2.2".parse().unwrap(), RemoteAs::External);
