@@ -60,8 +60,7 @@ pub fn local_capabilities(
                     .iter()
                     .map(|af| fabric_bgp_wire::LlgrFamily {
                         afi_safi: *af,
-                        forwarding_state: gr.preserve_forwarding
-                            || restart.forwarding.contains(af),
+                        forwarding_state: gr.preserve_forwarding || restart.forwarding.contains(af),
                         stale_time: gr.long_lived_stale_time,
                     })
                     .collect(),
