@@ -66,14 +66,32 @@ struct Speaker {
 }
 
 impl Speaker {
-    fn start(name: &'static str, dir: &Path, mut config: Config) -> Speaker {
+    fn start(name: &'static str, dir: &Path, config: Config) -> Speaker {
+        Self::start_in(name, dir, config, None)
+    }
+
+    /// Starts the speaker, inside network namespace `netns` if given (`ip netns exec`).
+    fn start_in(
+        name: &'static str,
+        dir: &Path,
+        mut config: Config,
+        netns: Option<&str>,
+    ) -> Speaker {
         let socket = dir.join(format!("{name}.sock"));
         let log = dir.join(format!("{name}.log"));
         let path = dir.join(format!("{name}.yaml"));
         config.control_socket = Some(socket.clone());
         config.log_level = "debug".into();
         std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_fabric-speaker")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_fabric-speaker")),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())
@@ -335,4 +353,141 @@ fn restarting_speaker_ends_deferral_on_the_peers_end_of_rib() {
         "{}",
         a.logs()
     );
+}
+
+/// A network namespace (`ip netns add`), deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Option<Self> {
+        let name = format!("fl-gr-{tag}-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let ns = Netns(name);
+        ns.ip(&["link", "set", "lo", "up"]).ok()?;
+        Some(ns)
+    }
+
+    fn ip(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Our kernel routes (protocol 201) in the namespace, one line each.
+    fn our_routes(&self) -> Vec<String> {
+        self.ip(&["route", "show", "proto", "201"])
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// What the harness does: `restarting: auto`, kernel FIB on, kill -9 and start again with the
+/// same configuration. The first start finds no route of ours (not a restart: no recovery);
+/// the second finds the blackhole of the originated block, keeps it installed throughout, and
+/// recovers (R=1 until the peer's End-of-RIB), sweeping nothing. NEEDS ROOT (a namespace).
+#[test]
+fn killed_speaker_keeps_its_kernel_routes_across_the_restart() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root for a network namespace");
+        return;
+    }
+    let Some(ns) = Netns::new("kill") else {
+        eprintln!("skipped: ip netns add failed");
+        return;
+    };
+    let dir = TempDir::new("kill");
+    let (a_ip, b_ip) = (Ipv4Addr::new(127, 72, 3, 1), Ipv4Addr::new(127, 72, 3, 2));
+    let port = 17_179;
+
+    let mut ca = speaker_config(Ipv4Addr::new(10, 0, 0, 1), 65001, a_ip, port);
+    ca.kernel = Kernel::default();
+    ca.graceful_restart.restarting = RestartMode::Auto;
+    ca.graceful_restart.selection_deferral_time = 300;
+    ca.neighbors.push(neighbor(b_ip, 65002, port));
+    ca.prefixes = vec!["10.1.0.0/26".parse().unwrap()];
+    ca.blackhole_prefixes = true;
+    let mut cb = speaker_config(Ipv4Addr::new(10, 0, 0, 2), 65002, b_ip, port);
+    cb.graceful_restart.restarting = RestartMode::Never;
+    cb.neighbors.push(neighbor(a_ip, 65001, port));
+    let b = Speaker::start_in("b", &dir.0, cb, Some(&ns.0));
+    let a_addr = IpAddr::V4(a_ip);
+
+    let mut a = Speaker::start_in("a", &dir.0, ca.clone(), Some(&ns.0));
+    wait_until("the blackhole in the kernel", DEADLINE, || {
+        let r = ns.our_routes();
+        r.iter()
+            .any(|l| l.starts_with("blackhole 10.1.0.0/26"))
+            .then_some(())
+            .ok_or(format!("{r:?}"))
+    })
+    .unwrap_or_else(|e| a.fail(e));
+    let st = a.status().unwrap_or_else(|e| a.fail(e));
+    assert!(
+        st.graceful_restart.is_none(),
+        "first start is no restart: {st:?}"
+    );
+    wait_until("b -> a Established", DEADLINE, || b.established(a_addr))
+        .unwrap_or_else(|e| b.fail(e));
+
+    // kill -9: the routes stay in the kernel.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    assert_eq!(ns.our_routes().len(), 1, "{:?}", ns.our_routes());
+    let first_log = a.logs();
+    drop(a);
+
+    let a = Speaker::start_in("a", &dir.0, ca, Some(&ns.0));
+    let st = a.restart().unwrap_or_else(|e| a.fail(e));
+    assert_eq!(st.kernel_routes_kept, 1, "{st:?}");
+    assert_eq!(st.forwarding_preserved, vec!["ipv4-unicast".to_owned()]);
+    // The peer's End-of-RIB ends the deferral; the blackhole was never removed.
+    let st = wait_until("the deferral to end", DEADLINE, || {
+        assert!(
+            ns.our_routes()
+                .iter()
+                .any(|l| l.starts_with("blackhole 10.1.0.0/26")),
+            "kept route removed during recovery"
+        );
+        let st = a.restart()?;
+        (!st.recovering)
+            .then_some(st.clone())
+            .ok_or(format!("{st:?}"))
+    })
+    .unwrap_or_else(|e| a.fail(e));
+    assert_eq!(st.kernel_routes_swept, Some(0), "{st:?}");
+    let nb = wait_until("b -> a Established", DEADLINE, || b.established(a_addr))
+        .unwrap_or_else(|e| b.fail(e));
+    let gr = nb.capabilities.and_then(|c| c.graceful_restart_peer);
+    assert!(
+        gr.is_some_and(|g| g.restart_state && g.families.iter().any(|f| f.forwarding_state)),
+        "R=1 and F=1 for IPv4 in the restarted speaker's OPEN"
+    );
+    assert_eq!(ns.our_routes().len(), 1, "{:?}", ns.our_routes());
+    let logs = a.logs();
+    assert!(
+        logs.contains("graceful restart: recovering, 1 kernel routes kept"),
+        "{first_log}\n---\n{logs}"
+    );
+    assert!(logs.contains("swept 0 stale kernel routes"), "{logs}");
 }
