@@ -64,6 +64,10 @@ pub fn neighbors(list: &[NeighborStatus]) -> String {
                 n.messages.sent.total.to_string(),
                 n.last_error.clone().unwrap_or_default(),
                 n.description.clone().unwrap_or_default(),
+                n.graceful_restart_helper
+                    .as_ref()
+                    .map(|h| h.summary())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -79,6 +83,7 @@ pub fn neighbors(list: &[NeighborStatus]) -> String {
             "MsgSent",
             "Last error",
             "Description",
+            "GR helper",
         ],
         &rows,
     )
@@ -98,6 +103,7 @@ pub fn routes(list: &[RouteEntry]) -> String {
                 r.med.map(|m| m.to_string()).unwrap_or_default(),
                 r.local_pref.map(|m| m.to_string()).unwrap_or_default(),
                 r.communities.join(" "),
+                r.stale.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -111,6 +117,7 @@ pub fn routes(list: &[RouteEntry]) -> String {
             "MED",
             "LocPrf",
             "Communities",
+            "Stale",
         ],
         &rows,
     )
