@@ -485,7 +485,8 @@ fn gr_restart_events() -> Result<()> {
         );
         ensure!(
             e.line().contains("restart r2n1 (kill -9, down")
-                && e.line().contains("r2t1 -0/+0 of r2n1's routes"),
+                && e.line().contains("r2t1 -0/+0")
+                && e.line().contains("of r2n1's routes"),
             "summary line: {}",
             e.line()
         );

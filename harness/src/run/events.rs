@@ -106,7 +106,12 @@ fn event_report(e: &ScenarioEvent, inp: &EventInputs<'_>) -> EventReport {
         total.longest_gap_start = total.longest_gap_start.saturating_sub(window_start);
     }
     let own = own_prefixes(inp.plan, &e.nodes);
-    let helpers = helpers(inp.plan, &e.nodes);
+    // Helpers are a daemon's BGP peers; a link event has none (its ends are the event).
+    let helpers = if e.links.is_empty() {
+        helpers(inp.plan, &e.nodes)
+    } else {
+        BTreeSet::new()
+    };
     let mut per = window_churn(inp.route_log, &own, e.start_us, e.end_us);
     // Helpers are listed even when quiet: "no churn" is the finding for a graceful restart.
     for h in &helpers {
@@ -421,14 +426,14 @@ mod tests {
         assert!(a.expect_failures[0].contains("withdrew"));
         let line = a.line();
         assert!(
-            line.starts_with("restart r1n1 (kill -9, down 2.0 s) at +0.0 s for 2.0 s: lost 4 pkts (500 ms max gap at +401 ms) over 2 flows"),
+            line.starts_with("restart r1n1 (kill -9, down 2.0 s) at +0 ms for 2.0 s: lost 4 pkts (500 ms max gap at +401 ms) over 2 flows"),
             "{line}"
         );
         assert!(
             line.contains(&format!("{helper} -1/+1 of r1n1's routes")),
             "{line}"
         );
-        assert!(line.contains("EXPECTATION FAILED"), "{line}");
+        assert!(line.contains("EXPECT-EVENT FAILED"), "{line}");
         // The second: one packet lost, the helper quiet (listed with nothing), and the
         // scenario's failed expect-loss inside its window.
         assert_eq!(b.lost, 1);
@@ -496,7 +501,7 @@ mod tests {
         let checks = expectation_checks(&r);
         assert!(checks.iter().all(CheckResult::passed), "{checks:?}");
         assert!(
-            r[0].line().ends_with("0 other; expectation held"),
+            r[0].line().ends_with("0 other; expect-event held"),
             "{}",
             r[0].line()
         );
@@ -505,5 +510,43 @@ mod tests {
         assert_eq!(r[0].expect_held, Some(false));
         let checks = expectation_checks(&r);
         assert_eq!(checks.first().map(|c| c.status), Some(CheckStatus::Ignored));
+    }
+
+    #[test]
+    fn link_events_have_no_helpers_and_name_the_nodes_that_changed() {
+        let plan = parse(TOPO, "t.yaml").expect("plan");
+        let mut down = record(1, EventKind::LinkDown, "r1t1", S);
+        down.nodes.push(NodeId::from("s1"));
+        down.links = vec!["r1t1-s1".into()];
+        let windows = events_from_records(&[down], 3 * S, SETTLE);
+        let p = |s: &str| -> IpNet { s.parse().expect("net") };
+        let log = vec![
+            route("s1", 1_100_000, RouteChange::Removed, p("10.0.0.0/26")),
+            route("s1", 1_100_000, RouteChange::Removed, p("10.0.0.64/26")),
+            route("r2t1", 1_200_000, RouteChange::Added, p("10.0.0.0/26")),
+        ];
+        let r = event_reports(
+            &windows,
+            &EventInputs {
+                plan: &plan,
+                probe: None,
+                route_log: &log,
+                checks: &[],
+                check_times: &[],
+                scenario_start_us: S,
+            },
+        );
+        let e = r.first().expect("one event");
+        assert!(e.churn.iter().all(|c| !c.helper), "{:?}", e.churn);
+        assert_eq!(e.expect_held, None);
+        let line = e.line();
+        assert!(
+            line.ends_with("no probe flows; churn: 3 prefixes changed on 2 nodes (s1 2, r2t1 1)"),
+            "{line}"
+        );
+        assert!(
+            line.starts_with("link-down r1t1-s1 at +0 ms for 2.0 s"),
+            "{line}"
+        );
     }
 }

@@ -181,8 +181,10 @@ impl EventReport {
         }
     }
 
-    /// The summary's line, e.g. `restart r2n1 (kill -9, down 2.0 s): lost 0 pkts (0 ms max
-    /// gap) over 2 flows; churn: r2t1 -0/+0 of r2n1's routes, 0 other`.
+    /// The summary's line, e.g. `restart r2n1 (kill -9, down 2.0 s) at +0 ms for 10.0 s: lost 0
+    /// pkts (9 ms max gap) over 3 flows; churn: r2t1 -0/+0, r2t2 -0/+0 of r2n1's routes, 0
+    /// other; expect-event held`. Daemon events list their helpers (removed/re-added own
+    /// routes); link events the nodes whose FIBs changed most.
     pub fn line(&self) -> String {
         let mut s = format!("{} {}", self.kind, self.targets());
         let mut how = Vec::new();
@@ -196,16 +198,16 @@ impl EventReport {
             );
         }
         if let Some(d) = self.down_ms {
-            how.push(format!("down {:.1} s", d as f64 / 1000.0));
+            how.push(format!("down {}", span(d)));
         }
         if !how.is_empty() {
             let _ = write!(s, " ({})", how.join(", "));
         }
         let _ = write!(
             s,
-            " at +{:.1} s for {:.1} s: ",
-            self.start_ms as f64 / 1000.0,
-            self.duration_ms as f64 / 1000.0
+            " at +{} for {}: ",
+            span(self.start_ms),
+            span(self.duration_ms)
         );
         if self.flows.is_empty() {
             s.push_str("no probe flows");
@@ -220,42 +222,73 @@ impl EventReport {
             }
             let _ = write!(s, ") over {} flows", self.flows.len());
         }
-        let whose = format!("{}'s routes", self.nodes_str());
+        s.push_str("; churn: ");
         let helpers: Vec<String> = self
             .churn
             .iter()
             .filter(|c| c.helper)
             .map(|c| format!("{} -{}/+{}", c.node, c.own_removed, c.own_readded))
             .collect();
-        let other: u64 = self.churn.iter().map(EventChurn::other_total).sum();
-        s.push_str("; churn: ");
-        if !helpers.is_empty() && self.own_prefixes > 0 {
+        if helpers.is_empty() {
+            // No helpers (link events): the nodes whose FIBs changed most.
+            let mut per: Vec<(u64, &NodeId)> = self
+                .churn
+                .iter()
+                .map(|c| {
+                    (
+                        c.own_removed + c.own_changed + c.other_removed + c.other_changed,
+                        &c.node,
+                    )
+                })
+                .filter(|(n, _)| *n > 0)
+                .collect();
+            per.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+            let total: u64 = per.iter().map(|(n, _)| n).sum();
+            let _ = write!(s, "{total} prefixes changed on {} nodes", per.len());
+            if !per.is_empty() {
+                let mut top: Vec<String> = per
+                    .iter()
+                    .take(4)
+                    .map(|(n, node)| format!("{node} {n}"))
+                    .collect();
+                if per.len() > 4 {
+                    top.push(format!("+{}", per.len() - 4));
+                }
+                let _ = write!(s, " ({})", top.join(", "));
+            }
+        } else {
+            let other: u64 = self.churn.iter().map(EventChurn::other_total).sum();
             let shown = helpers.len().min(4);
             let _ = write!(
                 s,
-                "{}{} of {whose}, ",
+                "{}{} of {}'s routes, {other} other",
                 helpers.get(..shown).unwrap_or_default().join(", "),
                 if helpers.len() > shown {
                     format!(" (+{} helpers)", helpers.len() - shown)
                 } else {
                     String::new()
-                }
+                },
+                self.nodes_str()
             );
         }
-        let _ = write!(s, "{other} other");
-        match self.expect_held {
-            Some(true) => s.push_str("; expectation held"),
-            Some(false) => {
-                let mut why = self.expect_failures.clone();
-                why.extend(
-                    self.expect_checks
-                        .iter()
-                        .filter(|c| c.status == CheckStatus::Fail)
-                        .map(|c| format!("{} failed", c.name)),
+        if self.expect.is_some() {
+            if self.expect_failures.is_empty() {
+                s.push_str("; expect-event held");
+            } else {
+                let _ = write!(
+                    s,
+                    "; EXPECT-EVENT FAILED: {}",
+                    self.expect_failures.join("; ")
                 );
-                let _ = write!(s, "; EXPECTATION FAILED: {}", why.join("; "));
             }
-            None => {}
+        }
+        for c in &self.expect_checks {
+            let st = match c.status {
+                CheckStatus::Pass => "passed",
+                CheckStatus::Fail => "FAILED",
+                CheckStatus::Ignored => "ignored",
+            };
+            let _ = write!(s, "; {} {st}", c.name);
         }
         s
     }
@@ -266,6 +299,15 @@ impl EventReport {
             .map(NodeId::as_str)
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// `850 ms`, `2.0 s`.
+fn span(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
     }
 }
 
