@@ -16,6 +16,13 @@
 //! 65; a peer without the capability sends no End-of-RIB to wait for), or when the Selection
 //! Deferral Timer expires. Configured neighbors not Established yet are waited for, bounded by
 //! the timer. Dynamic (listen-range) peers are never waited for: nobody knows they exist.
+//!
+//! The sweep of our kept kernel routes (the last step of §4.1) waits a little longer than
+//! selection: also for the End-of-RIB of configured peers that came up with R=1, bounded by the
+//! same timer. Selection and advertisement must not wait for them (stmt 65), but deleting a
+//! kept route such a peer is about to refresh would break forwarding for nothing (stmt 67).
+//! FRR sets R=1 in every OPEN for its restart time after bgpd starts, so a node restarting
+//! under a freshly started FRR ToR would otherwise blackhole the ToR's routes for ~1 s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -73,6 +80,10 @@ pub struct Deferral {
     /// Established peers (configured or dynamic) and their negotiated families.
     established: BTreeMap<IpAddr, BTreeSet<AfiSafi>>,
     ended: Option<(DeferralEnd, Instant)>,
+    /// Configured peers with R=1 whose End-of-RIB the sweep of kept routes waits for.
+    sweep_awaited: BTreeMap<IpAddr, BTreeSet<AfiSafi>>,
+    /// Whether the kept routes were swept.
+    swept: bool,
 }
 
 impl Deferral {
@@ -95,6 +106,8 @@ impl Deferral {
             configured,
             established: BTreeMap::new(),
             ended: None,
+            sweep_awaited: BTreeMap::new(),
+            swept: false,
         }
     }
 
@@ -112,6 +125,16 @@ impl Deferral {
             .filter(|f| FAMILIES.contains(f))
             .collect();
         self.established.insert(peer, negotiated.clone());
+        let restarting_peer = self.configured.contains_key(&peer)
+            && gr.is_some_and(|g| g.restart_state)
+            && !negotiated.is_empty();
+        if !self.swept {
+            if restarting_peer {
+                self.sweep_awaited.insert(peer, negotiated.clone());
+            } else {
+                self.sweep_awaited.remove(&peer);
+            }
+        }
         if self.ended.is_some() {
             return;
         }
@@ -130,10 +153,12 @@ impl Deferral {
         if !self.established.contains_key(&peer) {
             return;
         }
-        if let Some(fs) = self.awaited.get_mut(&peer) {
-            fs.remove(&family);
-            if fs.is_empty() {
-                self.awaited.remove(&peer);
+        for awaited in [&mut self.awaited, &mut self.sweep_awaited] {
+            if let Some(fs) = awaited.get_mut(&peer) {
+                fs.remove(&family);
+                if fs.is_empty() {
+                    awaited.remove(&peer);
+                }
             }
         }
     }
@@ -142,6 +167,8 @@ impl Deferral {
     /// Established, bounded by the timer), since the routes it sent are gone.
     pub fn peer_down(&mut self, peer: IpAddr) {
         self.established.remove(&peer);
+        // Its routes are gone (or kept stale by our helper role): nothing to wait for.
+        self.sweep_awaited.remove(&peer);
         if self.ended.is_some() {
             return;
         }
@@ -186,9 +213,31 @@ impl Deferral {
         self.ended.is_none()
     }
 
-    /// When the timer expires, while deferring.
+    /// Whether the kept kernel routes may be swept now; true once. After the deferral ended,
+    /// when every awaited R=1 peer sent End-of-RIB, the timer expired, or the end was requested.
+    pub fn poll_sweep(&mut self, now: Instant) -> bool {
+        let Some((why, _)) = self.ended else {
+            return false;
+        };
+        if self.swept {
+            return false;
+        }
+        if self.sweep_awaited.is_empty() || now >= self.deadline || why == DeferralEnd::Requested {
+            self.swept = true;
+            self.sweep_awaited.clear();
+            return true;
+        }
+        false
+    }
+
+    /// Peers with R=1 whose End-of-RIB the sweep still waits for.
+    pub fn sweep_awaited(&self) -> &BTreeMap<IpAddr, BTreeSet<AfiSafi>> {
+        &self.sweep_awaited
+    }
+
+    /// When the timer expires, while deferring or while the sweep waits.
     pub fn deadline(&self) -> Option<Instant> {
-        self.is_deferring().then_some(self.deadline)
+        (self.is_deferring() || !self.swept).then_some(self.deadline)
     }
 
     /// Peers whose End-of-RIB is awaited, with the families still missing.
@@ -338,9 +387,42 @@ mod tests {
             Some((DeferralEnd::AllEndOfRib, Duration::from_secs(2)))
         );
         assert!(!d.is_deferring());
-        assert_eq!(d.deadline(), None);
         assert_eq!(d.poll(t0 + Duration::from_secs(3)), None, "reported once");
         assert_eq!(d.established().len(), 4);
+        // Selection did not wait for the R=1 peer, but the sweep of kept kernel routes does
+        // (bounded by the same timer), and only for it.
+        assert_eq!(
+            d.sweep_awaited().keys().copied().collect::<Vec<_>>(),
+            vec![ip("10.0.0.2")]
+        );
+        assert_eq!(d.deadline(), Some(t0 + Duration::from_secs(120)));
+        assert!(!d.poll_sweep(t0 + Duration::from_secs(3)));
+        d.end_of_rib(ip("10.0.0.2"), V4);
+        assert!(d.poll_sweep(t0 + Duration::from_secs(4)));
+        assert!(!d.poll_sweep(t0 + Duration::from_secs(5)), "once");
+        assert_eq!(d.deadline(), None);
+    }
+
+    #[test]
+    fn sweep_waits_for_restarting_peers_bounded_by_the_timer() {
+        let t0 = Instant::now();
+        let mut d = deferral(t0);
+        for a in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            d.peer_established(ip(a), &[V4], Some(&gr(true)));
+        }
+        // Nobody to wait for: selection ends at once (stmt 65)...
+        assert_eq!(d.poll(t0), Some(DeferralEnd::AllEndOfRib));
+        // ...the sweep waits for the three R=1 peers.
+        assert!(!d.poll_sweep(t0));
+        d.end_of_rib(ip("10.0.0.1"), V4);
+        d.peer_down(ip("10.0.0.2"));
+        assert!(!d.poll_sweep(t0 + Duration::from_secs(1)));
+        assert_eq!(d.sweep_awaited().len(), 1);
+        assert!(
+            d.poll_sweep(t0 + Duration::from_secs(120)),
+            "the timer bounds it"
+        );
+        assert_eq!(d.deadline(), None);
     }
 
     #[test]

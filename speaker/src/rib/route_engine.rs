@@ -38,7 +38,7 @@ use crate::rib::attrs::{ClusterId, Origin, PathAttrs};
 use crate::rib::convert::{route_updates, to_wire};
 use crate::rib::decision::MultipathConfig;
 use crate::rib::engine::{PathReport, PathStatus, Rib, RibConfig, RibOutput};
-use crate::rib::fib_change::FibRoute;
+use crate::rib::fib_change::{FibChange, FibRoute};
 use crate::rib::nexthop::ConnectedRoutes;
 use crate::rib::origin::LocalRoute;
 use crate::rib::peer::{PeerConfig, PeerId, PeerSession, RouteSource};
@@ -280,7 +280,44 @@ impl RibRouteEngine {
         if let Some(why) = self.recovery.as_mut().and_then(|r| r.deferral.poll(now)) {
             out.extend(self.finish_deferral(why, now));
         }
+        if self
+            .recovery
+            .as_mut()
+            .is_some_and(|r| r.deferral.poll_sweep(now))
+        {
+            self.sweep_kept();
+        }
         out
+    }
+
+    /// The last step of a restart (RFC 4724 §4.1): delete the kept kernel routes the Loc-RIB
+    /// does not have. Runs after selection, once the R=1 peers' End-of-RIB arrived too (see
+    /// [`crate::gr::restarting`]); kept routes the Loc-RIB has were rewritten or left alone.
+    fn sweep_kept(&mut self) {
+        let Some(recovery) = self.recovery.as_mut() else {
+            return;
+        };
+        let Some(tx) = &self.fib else {
+            recovery.swept = Some(0);
+            return;
+        };
+        let wanted: std::collections::BTreeMap<IpNet, FibRoute> = FAMILIES
+            .iter()
+            .flat_map(|f| self.rib.destinations(*f))
+            .filter_map(|p| Some((p, self.rib.fib_route(&p)?)))
+            .collect();
+        let deletes: Vec<FibChange> = recovery
+            .kept
+            .reconcile(&wanted)
+            .changes
+            .into_iter()
+            .filter(|c| matches!(c, FibChange::Delete { .. }))
+            .collect();
+        tracing::info!("swept {} stale kernel routes", deletes.len());
+        recovery.swept = Some(deletes.len());
+        if !deletes.is_empty() && tx.send(deletes).is_err() {
+            tracing::error!("FIB worker gone: kernel routes no longer updated");
+        }
     }
 
     /// Selection deferral ended (RFC 4724 §4.1, conformance statement 66): the FIB is updated
@@ -303,18 +340,22 @@ impl RibRouteEngine {
                 .filter_map(|p| Some((p, self.rib.fib_route(&p)?)))
                 .collect();
             let done = recovery.kept.reconcile(&wanted);
+            // Deletions wait for the sweep (below, maybe in this same step).
+            let writes: Vec<FibChange> = done
+                .changes
+                .into_iter()
+                .filter(|c| !matches!(c, FibChange::Delete { .. }))
+                .collect();
             tracing::info!(
                 unchanged = done.unchanged,
                 replaced = done.replaced,
-                "swept {} stale kernel routes",
-                done.swept
+                stale = done.swept,
+                sweep_waits_for = recovery.deferral.sweep_awaited().len(),
+                "kernel routes written from the Loc-RIB"
             );
-            recovery.swept = Some(done.swept);
-            if !done.changes.is_empty() && tx.send(done.changes).is_err() {
+            if !writes.is_empty() && tx.send(writes).is_err() {
                 tracing::error!("FIB worker gone: kernel routes no longer updated");
             }
-        } else {
-            recovery.swept = Some(0);
         }
         for (addr, families) in established {
             let Some(id) = self.id(addr) else { continue };
