@@ -23,6 +23,9 @@
 //! kept route such a peer is about to refresh would break forwarding for nothing (stmt 67).
 //! FRR sets R=1 in every OPEN for its restart time after bgpd starts, so a node restarting
 //! under a freshly started FRR ToR would otherwise blackhole the ToR's routes for ~1 s.
+//! For the same reason our End-of-RIB to the other peers (helpers flush what is still stale
+//! when it arrives) waits for those R=1 peers' End-of-RIB too; an R=1 peer gets ours right
+//! after selection, so two restarting speakers never wait for each other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -82,6 +85,8 @@ pub struct Deferral {
     ended: Option<(DeferralEnd, Instant)>,
     /// Configured peers with R=1 whose End-of-RIB the sweep of kept routes waits for.
     sweep_awaited: BTreeMap<IpAddr, BTreeSet<AfiSafi>>,
+    /// Configured peers that came up with R=1 before the sweep.
+    restarting_peers: BTreeSet<IpAddr>,
     /// Whether the kept routes were swept.
     swept: bool,
 }
@@ -107,6 +112,7 @@ impl Deferral {
             established: BTreeMap::new(),
             ended: None,
             sweep_awaited: BTreeMap::new(),
+            restarting_peers: BTreeSet::new(),
             swept: false,
         }
     }
@@ -131,8 +137,10 @@ impl Deferral {
         if !self.swept {
             if restarting_peer {
                 self.sweep_awaited.insert(peer, negotiated.clone());
+                self.restarting_peers.insert(peer);
             } else {
                 self.sweep_awaited.remove(&peer);
+                self.restarting_peers.remove(&peer);
             }
         }
         if self.ended.is_some() {
@@ -228,6 +236,12 @@ impl Deferral {
             return true;
         }
         false
+    }
+
+    /// Whether our End-of-RIB may go to `peer` once selection has ended: to a peer that is
+    /// restarting itself at once (stmt 65), to the others after the sweep (module docs).
+    pub fn end_of_rib_due(&self, peer: IpAddr) -> bool {
+        self.swept || self.restarting_peers.contains(&peer)
     }
 
     /// Peers with R=1 whose End-of-RIB the sweep still waits for.
@@ -412,8 +426,11 @@ mod tests {
         }
         // Nobody to wait for: selection ends at once (stmt 65)...
         assert_eq!(d.poll(t0), Some(DeferralEnd::AllEndOfRib));
-        // ...the sweep waits for the three R=1 peers.
+        // ...the sweep waits for the three R=1 peers, and so does our End-of-RIB to anybody
+        // else, while those peers get theirs at once.
         assert!(!d.poll_sweep(t0));
+        assert!(d.end_of_rib_due(ip("10.0.0.1")));
+        assert!(!d.end_of_rib_due(ip("10.9.9.9")));
         d.end_of_rib(ip("10.0.0.1"), V4);
         d.peer_down(ip("10.0.0.2"));
         assert!(!d.poll_sweep(t0 + Duration::from_secs(1)));
@@ -423,6 +440,7 @@ mod tests {
             "the timer bounds it"
         );
         assert_eq!(d.deadline(), None);
+        assert!(d.end_of_rib_due(ip("10.9.9.9")));
     }
 
     #[test]
@@ -651,6 +669,52 @@ mod tests {
             let out = announce(&mut e, "203.0.114.0/24");
             assert_eq!(updates_to(&out, "10.0.1.1").len(), 1);
             assert_eq!(fib(&mut rx).len(), 1);
+        }
+
+        #[test]
+        fn sweep_and_end_of_rib_to_helpers_wait_for_an_r1_peers_routes() {
+            let t0 = Instant::now();
+            let (mut e, mut rx) = engine(t0);
+            // 10.0.0.1 restarts too (R=1), 10.0.1.1 is a helper (R=0).
+            e.peer_up(&info("10.0.0.1", "10.0.0.100", 65001, Some(gr(true))));
+            e.peer_up(&info("10.0.1.1", "10.0.1.100", 65002, Some(gr(false))));
+            e.update_received(ip("10.0.1.1"), Update::end_of_rib(V4));
+            let out = e.update_received(ip("10.0.1.1"), Update::end_of_rib(V6));
+            // Selection ended: the R=1 peer gets our table and End-of-RIB at once (stmt 65),
+            // the helper our table but no End-of-RIB yet, and nothing kept is deleted.
+            assert!(!e.open_flags().restart_state);
+            let eor_to = |out: &[Outgoing], p: &str| {
+                updates_to(out, p)
+                    .iter()
+                    .filter_map(Update::is_end_of_rib)
+                    .count()
+            };
+            assert_eq!(eor_to(&out, "10.0.0.1"), 2, "{out:?}");
+            assert_eq!(eor_to(&out, "10.0.1.1"), 0, "{out:?}");
+            assert!(
+                !updates_to(&out, "10.0.1.1").is_empty(),
+                "the table itself goes out"
+            );
+            assert!(fib(&mut rx)
+                .iter()
+                .all(|c| !matches!(c, FibChange::Delete { .. })));
+            // The R=1 peer refreshes both kept routes, then ends its table.
+            announce(&mut e, "203.0.113.0/24");
+            let out = announce(&mut e, "198.51.100.0/24");
+            assert_eq!(eor_to(&out, "10.0.1.1"), 0);
+            e.update_received(ip("10.0.0.1"), Update::end_of_rib(V4));
+            let out = e.update_received(ip("10.0.0.1"), Update::end_of_rib(V6));
+            assert_eq!(eor_to(&out, "10.0.1.1"), 2, "{out:?}");
+            assert!(
+                fib(&mut rx)
+                    .iter()
+                    .all(|c| !matches!(c, FibChange::Delete { .. })),
+                "every kept route was refreshed: nothing to sweep"
+            );
+            assert_eq!(
+                e.restart_status(t0).and_then(|s| s.kernel_routes_swept),
+                Some(0)
+            );
         }
 
         #[test]

@@ -286,6 +286,8 @@ impl RibRouteEngine {
             .is_some_and(|r| r.deferral.poll_sweep(now))
         {
             self.sweep_kept();
+            // End-of-RIB held for the sweep (see `drain_out`).
+            out.extend(self.drain_out(now));
         }
         out
     }
@@ -407,6 +409,16 @@ impl RibRouteEngine {
         if !self.owed_eor.is_empty() && self.rib.next_deadline(now).is_none() {
             for (peer, family) in std::mem::take(&mut self.owed_eor) {
                 if !self.id(peer).is_some_and(|id| self.rib.is_up(id)) {
+                    continue;
+                }
+                // A helper flushes what is still stale when our End-of-RIB arrives: hold it
+                // until the routes of peers restarting with us are in (`gr::restarting`).
+                if self
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|r| !r.deferral.end_of_rib_due(peer))
+                {
+                    self.owed_eor.push((peer, family));
                     continue;
                 }
                 let eor = fabric_bgp_wire::Update::end_of_rib(family);
