@@ -700,7 +700,13 @@ impl Daemon {
         let Some(p) = self.peers.get(&addr) else {
             return;
         };
-        let restart = self.engine.open_flags();
+        let mut restart = self.engine.open_flags();
+        // F bit (RFC 4724 §3): a session reset of a running process (a TCP failure, an RFC 8538
+        // NOTIFICATION) loses no forwarding state, so only the first session with a peer after
+        // a start can carry F=0; otherwise the helper would flush what it kept (§4.2).
+        if !restart.restart_state && p.established_transitions() > 0 {
+            restart.forwarding.extend(p.neighbor.afi_safis());
+        }
         let caps = open::local_capabilities(&self.config, &p.neighbor, &self.hostname, &restart);
         let msg = Open::new(
             self.config.local_as,

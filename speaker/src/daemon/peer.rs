@@ -99,6 +99,16 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// How many times a session with this peer reached Established in this process.
+    pub fn established_transitions(&self) -> u32 {
+        self.past_established
+            + self.main.fsm.established_count()
+            + self
+                .secondary
+                .as_ref()
+                .map_or(0, |s| s.fsm.established_count())
+    }
+
     /// A peer with its main FSM in Idle.
     pub fn new(neighbor: Neighbor, fsm: Session) -> Self {
         Peer {
@@ -237,12 +247,7 @@ impl Peer {
             state,
             state_secs: fsm.state_since().map_or(0.0, secs),
             established_secs: fsm.established_since().map(secs),
-            established_transitions: self.past_established
-                + self.main.fsm.established_count()
-                + self
-                    .secondary
-                    .as_ref()
-                    .map_or(0, |s| s.fsm.established_count()),
+            established_transitions: self.established_transitions(),
             connect_retry_counter: fsm.connect_retry_counter(),
             connection: link.conn.as_ref().map(|c| ConnectionInfo {
                 local: c.local,
