@@ -25,7 +25,7 @@ pub mod writer;
 pub use bgp_stream::{
     decode_capture, BgpStreamDecoder, StreamStats, WireBody, WireError, WireEvent,
 };
-pub use checks::{session_reports, SessionWireReport, SpeakerWire};
+pub use checks::{session_reports, GrSeen, SessionWireReport, SpeakerWire};
 pub use engine::{Capture, CaptureConfig, CaptureSummary, CaptureTarget, LinkCaptureSummary};
 pub use error::CaptureError;
 pub use tshark::{tshark_bgp_findings, TsharkError, TsharkFinding};

@@ -4,6 +4,7 @@
 //! The capture is stopped by [`Fabric::finish`](crate::run::Fabric::finish); run with
 //! `RunOptions::artifacts` set so the pcaps stay, then read them with [`gr_sessions`].
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use super::RestartError;
@@ -16,13 +17,19 @@ use crate::topology::{LinkPlan, NodeId, Plan};
 pub struct GrSessionView {
     pub link: LinkPlan,
     pub report: SessionWireReport,
+    /// Both ends' loopbacks: multihop sessions (RR nodes) run between them, not between the
+    /// link's addresses.
+    pub loopbacks: [(NodeId, Ipv4Addr); 2],
 }
 
 impl GrSessionView {
-    /// What `node` sent on this session.
+    /// What `node` sent on this session (over the link or between loopbacks).
     pub fn side(&self, node: &NodeId) -> Option<&SpeakerWire> {
         let (me, _) = self.link.ends_from(node)?;
-        self.report.speaker(std::net::IpAddr::V4(me.v4.addr()))
+        self.report.speaker(IpAddr::V4(me.v4.addr())).or_else(|| {
+            let lo = self.loopbacks.iter().find(|(n, _)| n == node)?.1;
+            self.report.speaker(IpAddr::V4(lo))
+        })
     }
 
     /// Whether the session is between `a` and `b` (either order).
@@ -46,10 +53,18 @@ pub fn gr_sessions(pcap_dir: &Path, plan: &Plan) -> Result<Vec<GrSessionView>, R
                 what: format!("failed to decode {}", path.display()),
                 source: std::io::Error::other(e.to_string()),
             })?;
+        let lo = |n: &NodeId| {
+            let addr = plan
+                .node(n)
+                .map_or(Ipv4Addr::UNSPECIFIED, |p| p.loopback_v4);
+            (n.clone(), addr)
+        };
+        let loopbacks = [lo(&link.a.node), lo(&link.b.node)];
         for report in session_reports(&events) {
             out.push(GrSessionView {
                 link: link.clone(),
                 report,
+                loopbacks: loopbacks.clone(),
             });
         }
     }

@@ -41,6 +41,12 @@ pub struct GracefulRestart {
     pub enabled: bool,
     /// Restart Time advertised (12 bits, at most 4095 s, RFC 4724 §3).
     pub restart_time: u16,
+    /// RFC 8538 N bit (NOTIFICATIONs other than Hard Reset keep routes too). Rendered for the
+    /// bundled speaker only: BIRD 2.0.12 and FRR 8.4 have no such setting.
+    pub notification: bool,
+    /// RFC 9494 long-lived stale time in seconds (0: LLGR off). Rendered for the bundled
+    /// speaker only.
+    pub long_lived_stale_time: u32,
 }
 
 impl Default for GracefulRestart {
@@ -48,6 +54,34 @@ impl Default for GracefulRestart {
         GracefulRestart {
             enabled: true,
             restart_time: 120,
+            notification: false,
+            long_lived_stale_time: 0,
+        }
+    }
+}
+
+/// Which side of each session opens the TCP connection; the other side is passive.
+///
+/// The plan makes the lower tier dial (node < RR < ToR < spine), so no connection collision
+/// (RFC 4271 §6.8) ever happens. An FRR 8.4 helper never dials a peer it keeps stale routes
+/// for (its connect timer is off while `PEER_STATUS_NSF_WAIT`: "Active (NSF passive)"), so a
+/// restarting speaker must be the dialling side of its sessions: `UpperTier` lets the upper
+/// tier (e.g. a restarting spine) dial instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dial {
+    /// The lower tier dials (the plan's choice).
+    #[default]
+    LowerTier,
+    /// The upper tier dials; the lower tier is passive.
+    UpperTier,
+}
+
+impl Dial {
+    /// Whether a session side the plan marks `planned_passive` is passive.
+    pub fn passive(self, planned_passive: bool) -> bool {
+        match self {
+            Dial::LowerTier => planned_passive,
+            Dial::UpperTier => !planned_passive,
         }
     }
 }
@@ -57,6 +91,8 @@ impl Default for GracefulRestart {
 pub struct SpeakerOptions {
     pub timers: Timers,
     pub graceful_restart: GracefulRestart,
+    /// Which side of each session dials.
+    pub dial: Dial,
     /// GoBGP's gRPC API port on the namespace's loopback (each namespace has its own).
     pub gobgp_api_port: u16,
     /// Let GoBGP program the kernel through an FRR zebra in the same namespace. Off by default:
@@ -74,6 +110,7 @@ impl Default for SpeakerOptions {
         SpeakerOptions {
             timers: Timers::default(),
             graceful_restart: GracefulRestart::default(),
+            dial: Dial::default(),
             gobgp_api_port: 50051,
             gobgp_zebra: false,
             ready_timeout: Duration::from_secs(10),

@@ -75,6 +75,8 @@ pub(crate) fn config(ctx: &NodeContext<'_>) -> Result<Config, SpeakerError> {
         // A start that finds the speaker's own kernel routes (left by a killed instance) is a
         // graceful restart: R=1, routes kept, selection deferred (RFC 4724 §4.1).
         restarting: fabric_speaker::config::RestartMode::Auto,
+        notification: gr.notification,
+        long_lived_stale_time: gr.long_lived_stale_time,
         ..SpeakerGr::default()
     };
     c.control_socket = Some(socket(ctx));
@@ -91,7 +93,7 @@ pub(crate) fn config(ctx: &NodeContext<'_>) -> Result<Config, SpeakerError> {
         n.hold_time = t.hold;
         n.keepalive = Some(t.keepalive);
         n.connect_retry = t.connect_retry.max(1);
-        n.passive = l.passive;
+        n.passive = ctx.options.dial.passive(l.passive);
         n.local_address = Some(l.local_addr);
         n.next_hop_self = if l.next_hop_self {
             NextHopSelf::All

@@ -29,7 +29,7 @@ mod root_tests;
 mod tests;
 
 pub use api::{
-    ConfigFile, GracefulRestart, MissingDaemon, NegotiatedCaps, NeighborState, NodeContext,
+    ConfigFile, Dial, GracefulRestart, MissingDaemon, NegotiatedCaps, NeighborState, NodeContext,
     RenderedConfig, Requirement, Speaker, SpeakerError, SpeakerOptions, Timers,
 };
 pub use bird::Bird;

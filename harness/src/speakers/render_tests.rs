@@ -10,14 +10,22 @@ use crate::process::RunDir;
 use crate::topology::{NodeId, Plan, SpeakerKind};
 
 fn render(plan: &Plan, node: &str, kind: SpeakerKind) -> RenderedConfig {
+    render_with(plan, node, kind, &SpeakerOptions::default())
+}
+
+fn render_with(
+    plan: &Plan,
+    node: &str,
+    kind: SpeakerKind,
+    options: &SpeakerOptions,
+) -> RenderedConfig {
     let dir = RunDir::at("/tmp/fl-render-unused");
-    let options = SpeakerOptions::default();
     let ctx = NodeContext::new(
         plan,
         &NodeId::from(node),
         Path::new("/proc/self/ns/net"),
         &dir,
-        &options,
+        options,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     adapter_for(kind)
@@ -141,6 +149,87 @@ fn rr_clients_next_hop_self_passive_and_allowas_follow_the_plan() {
             assert_eq!(count(&gobgp, "allow-own-as"), allowas, "{file} {node}");
         }
     }
+}
+
+#[test]
+fn upper_tier_dials_when_asked_for_every_kind() {
+    let options = SpeakerOptions {
+        dial: Dial::UpperTier,
+        ..SpeakerOptions::default()
+    };
+    for file in SAMPLES {
+        let plan = load(file);
+        for node in representatives(&plan) {
+            let s = sessions(&plan, node.as_str());
+            // Exactly the sessions the plan makes active become passive, and the other way.
+            let passive = s.iter().filter(|x| !x.passive).count();
+            let r = |k| render_with(&plan, node.as_str(), k, &options);
+            let bird = text(&r(SpeakerKind::Bird), "bird.conf");
+            assert_eq!(count(&bird, "passive on;"), passive, "{file} {node}");
+            let frr = text(&r(SpeakerKind::Frr), "bgpd.conf");
+            assert_eq!(count(&frr, " passive\n"), passive, "{file} {node}");
+            let gobgp = text(&r(SpeakerKind::Gobgp), "gobgp.toml");
+            assert_eq!(
+                count(&gobgp, "passive-mode = true"),
+                passive,
+                "{file} {node}"
+            );
+            let c = super::bundled::config(
+                &NodeContext::new(
+                    &plan,
+                    &node,
+                    Path::new("/proc/self/ns/net"),
+                    &RunDir::at("/tmp/fl-render-unused"),
+                    &options,
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                c.neighbors.iter().filter(|n| n.passive).count(),
+                passive,
+                "{file} {node}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bundled_renders_the_notification_bit_and_long_lived_stale_time() {
+    let plan = load("as-per-rack.yaml");
+    let node = representatives(&plan)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no node"));
+    let options = SpeakerOptions {
+        graceful_restart: GracefulRestart {
+            notification: true,
+            long_lived_stale_time: 3600,
+            ..GracefulRestart::default()
+        },
+        ..SpeakerOptions::default()
+    };
+    let dir = RunDir::at("/tmp/fl-render-unused");
+    let ctx = NodeContext::new(&plan, &node, Path::new("/proc/self/ns/net"), &dir, &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gr = super::bundled::config(&ctx)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .graceful_restart;
+    assert!(gr.enabled && gr.notification, "{gr:?}");
+    assert_eq!(gr.long_lived_stale_time, 3600);
+    let d = super::bundled::config(
+        &NodeContext::new(
+            &plan,
+            &node,
+            Path::new("/proc/self/ns/net"),
+            &RunDir::at("/tmp/fl-render-unused"),
+            &SpeakerOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .graceful_restart;
+    assert!(!d.notification && d.long_lived_stale_time == 0, "{d:?}");
 }
 
 #[test]

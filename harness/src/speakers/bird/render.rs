@@ -266,7 +266,7 @@ fn bgp(w: &mut ConfigWriter, ctx: &NodeContext<'_>, intent: &NodeIntent<'_>, pee
     } else {
         w.line("graceful restart off;");
     }
-    if l.passive {
+    if ctx.options.dial.passive(l.passive) {
         w.line("passive on;");
     }
     if l.allowas_in > 0 {

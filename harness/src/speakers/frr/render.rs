@@ -166,7 +166,7 @@ fn neighbor(w: &mut ConfigWriter, ctx: &NodeContext<'_>, p: &Peer<'_>) {
         "neighbor {a} timers connect {}",
         ctx.options.timers.connect_retry.max(1)
     ));
-    if l.passive {
+    if ctx.options.dial.passive(l.passive) {
         w.line(format_args!("neighbor {a} passive"));
     }
 }

@@ -283,7 +283,10 @@ fn neighbor(w: &mut ConfigWriter, ctx: &NodeContext<'_>, intent: &NodeIntent<'_>
     w.close("");
     w.open("[neighbors.transport.config]");
     w.line(format_args!("local-address = {}", q(l.local_addr)));
-    w.line(format_args!("passive-mode = {}", l.passive));
+    w.line(format_args!(
+        "passive-mode = {}",
+        ctx.options.dial.passive(l.passive)
+    ));
     w.close("");
     w.open("[neighbors.timers.config]");
     w.line(format_args!("connect-retry = {}", t.connect_retry.max(1)));
