@@ -22,55 +22,22 @@ use fabriclab::restart::{
     GrSessionView, Probe, ProbeConfig, ProbeReport,
 };
 use fabriclab::run::{Fabric, RunOptions};
-use fabriclab::speakers::{check_installed, GracefulRestart};
+use fabriclab::speakers::{check_installed, Dial, GracefulRestart};
 use fabriclab::topology::{NodeId, Plan, SpeakerKind};
 use fabriclab::wait::{wait_until, Probe as Poll};
 use fabriclab_suites::{is_root, run, unique_lab_name, Completion, Trial, NEEDS_ROOT};
 use ipnet::IpNet;
 
-/// Bundled-speaker cases waiting for graceful restart in the bundled speaker (being built in
-/// `speaker/**`): listed here they are reported ignored with this reason instead of failing.
-/// Remove a name once the case passes. Last run (speaker binary of the shared tree):
-/// - as helper the bundled ToR removed the node's block 2 ms after the kill and re-added it
-///   ~3 s later (no retention, stmt 55): ~3,000 packets lost;
-/// - as restarting node it advertised F=0 and its own FIB dropped the remote block for ~1.2 s
-///   after the start (no deferral, stmt 63/64/66): ~1,150 packets lost.
-const BUNDLED_GR_CASES_PENDING: &[&str] = &[];
+#[path = "graceful_restart/bundled.rs"]
+mod bundled;
 
-/// Cases that show a defect of the daemons under test, not of fabriclab: each fails today with
-/// the evidence in its reason. They are reported ignored (never passed) unless
-/// `FABRICLAB_RUN_KNOWN_DEFECTS=1`, which runs them so the defect can be re-checked.
-const KNOWN_DEFECTS: &[(&str, &str)] = &[
-    (
-        "helper_retains::node_bird_tor_frr",
-        "known defect (FRR 8.4 + BIRD 2.0.12, no setting of either avoids it): for its first \
-         120 s bgpd sets the Restart State bit in every OPEN (bgp_create runs t_startup for the \
-         default restart time; 8.4 has no global restart-time), and a restarting BIRD does not \
-         wait for the End-of-RIB of a peer that is restarting itself (bgp.c peer_gr_ready = \
-         gr_aware && !R): BIRD ends its recovery on FRR's OPEN, its kernel sync deletes the \
-         remote block, and FRR's UPDATE + End-of-RIB (one segment, ~1.15 s later: the 1 s \
-         update-group coalesce) re-add it: ~1,060 packets lost leaving the restarting node",
-    ),
-    (
-        "helper_retains::spine_frr",
-        "known defect: an FRR helper does not dial a restarting peer it normally waits for \
-         ('Active (NSF passive)'); the spine is the passive side, so the session stays down \
-         until the restart timer (120 s) expires. With the spine dialing too (tried) the \
-         session is back in ~1 s but ~110 ms are lost: the ToRs' OPENs carry R=1 (FRR's first \
-         120 s), so the restarting spine does not defer (BGP_PEER_RESTARTING_MODE needs no R \
-         received) and sends End-of-RIB before its table; and both-sides-dial collisions left \
-         an all-FRR as-per-rack fabric unconverged (ToR-spine session reset as NSF)",
-    ),
-    (
-        "eor_flushes_unrefreshed::tor_frr",
-        "known defect: the same FRR Restart State bit as node_bird_tor_frr (BIRD's recovery \
-         ends on FRR's OPEN, ~1.15 s before FRR's UPDATE + End-of-RIB): ~1,020 packets lost \
-         from the restarting BIRD node, although the stale block is flushed at EoR",
-    ),
-];
-
-const PENDING_REASON: &str =
-    "pending: the bundled speaker's graceful-restart helper/restarting behaviour is not finished";
+/// FRR 8.4 sets the Restart State bit in every OPEN for its default restart time (120 s) after
+/// bgpd starts (bgp_create's startup timer, whatever restart time is configured), and a
+/// restarting speaker rightly does not wait for the End-of-RIB of a peer with R=1 (stmt 65).
+/// A restart inside that window therefore behaves differently (`helper_in_frr_startup_window`
+/// shows how); cases about the steady state of a fabric whose FRR daemons have been up for a
+/// while first wait until the window is over (a fixed daemon timer: there is nothing to poll).
+const FRR_STARTUP_WINDOW: Duration = Duration::from_secs(122);
 
 /// How long an initial fabric may take to converge.
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -82,48 +49,100 @@ const DOWN: Duration = Duration::from_secs(2);
 const SETTLE: Duration = Duration::from_secs(4);
 
 fn main() {
+    use SpeakerKind::{Bird, Bundled, Frr};
     let mut trials = Vec::new();
-    // stmt 55/57/62/63/67, F5/F24: helper retains and forwards; interop matrix.
+    // stmt 55/57/62/63/67, F5/F24: helper retains and forwards; interop matrix (ToR helper,
+    // node restarting).
     for (tor, node) in [
-        (SpeakerKind::Bird, SpeakerKind::Bird),
-        (SpeakerKind::Frr, SpeakerKind::Bird),
-        (SpeakerKind::Bird, SpeakerKind::Frr),
-        (SpeakerKind::Frr, SpeakerKind::Frr),
-        (SpeakerKind::Bundled, SpeakerKind::Bird),
-        (SpeakerKind::Frr, SpeakerKind::Bundled),
+        (Bird, Bird),
+        (Frr, Bird),
+        (Bird, Frr),
+        (Frr, Frr),
+        (Bundled, Bird),
+        (Bundled, Frr),
+        (Bundled, Bundled),
+        (Bird, Bundled),
+        (Frr, Bundled),
     ] {
         let name = format!("helper_retains::node_{node}_tor_{tor}");
         let kinds = Kinds {
-            spine: SpeakerKind::Bird,
+            spine: Bird,
             tor,
             node,
         };
-        trials.push(case(name, kinds, move |k| helper_retains(k, "r2n1")));
+        // A BIRD node restarting under an FRR ToR in FRR's startup window is its own case.
+        let shape = Shape {
+            after_frr_startup: tor == Frr && node == Bird,
+            ..Shape::default()
+        };
+        trials.push(case(name, kinds, move |k| {
+            helper_retains_in(k, "r2n1", shape)
+        }));
     }
-    // ToR and spine restarts (their peers are the helpers).
-    for kind in [SpeakerKind::Bird, SpeakerKind::Frr] {
+    trials.push(case(
+        "helper_in_frr_startup_window::node_bird_tor_frr",
+        Kinds {
+            spine: Bird,
+            tor: Frr,
+            node: Bird,
+        },
+        helper_in_frr_startup_window,
+    ));
+    // ToR (the rack's route reflector) and spine restarts: their peers are the helpers.
+    for kind in [Bird, Frr, Bundled] {
         let kinds = Kinds {
             spine: kind,
             tor: kind,
-            node: SpeakerKind::Bird,
+            node: Bird,
         };
         trials.push(case(format!("helper_retains::tor_{kind}"), kinds, |k| {
             helper_retains(k, "r2t1")
         }));
-        trials.push(case(format!("helper_retains::spine_{kind}"), kinds, |k| {
-            helper_retains(k, "s1")
-        }));
+        // An FRR helper never dials a peer it keeps stale routes for ("Active (NSF passive)"),
+        // so the restarting spine must be the dialling side; and FRR ToRs send R=1 in their
+        // startup window, which would (rightly) keep the spine from deferring.
+        let shape = Shape {
+            dial: if kind == Frr {
+                Dial::UpperTier
+            } else {
+                Dial::LowerTier
+            },
+            after_frr_startup: kind == Frr,
+            ..Shape::default()
+        };
+        trials.push(case(
+            format!("helper_retains::spine_{kind}"),
+            kinds,
+            move |k| helper_retains_in(k, "s1", shape),
+        ));
     }
-    for tor in [SpeakerKind::Bird, SpeakerKind::Frr] {
+    // A Calico route-reflector node restarting: its clients (ToR and nodes) are the helpers.
+    for kind in [Bird, Bundled] {
         let kinds = Kinds {
-            spine: SpeakerKind::Bird,
+            spine: Bird,
+            tor: kind,
+            node: kind,
+        };
+        let shape = Shape {
+            rr_nodes: true,
+            ..Shape::default()
+        };
+        trials.push(case(
+            format!("helper_retains::rr_node_{kind}"),
+            kinds,
+            move |k| helper_retains_in(k, "r2rr1", shape),
+        ));
+    }
+    for tor in [Bird, Frr, Bundled] {
+        let kinds = Kinds {
+            spine: Bird,
             tor,
-            node: SpeakerKind::Bird,
+            node: Bird,
         };
         trials.push(case(
             format!("eor_flushes_unrefreshed::tor_{tor}"),
             kinds,
-            eor_flushes_unrefreshed,
+            move |k| eor_flushes_unrefreshed(k, tor == Frr),
         ));
         trials.push(case(
             format!("restart_timer_expiry_deletes::tor_{tor}"),
@@ -146,11 +165,39 @@ fn main() {
             consecutive_restart,
         ));
     }
-    for kind in [SpeakerKind::Bird, SpeakerKind::Frr] {
+    let all_bundled = Kinds {
+        spine: Bundled,
+        tor: Bundled,
+        node: Bundled,
+    };
+    trials.push(case(
+        "eor_flushes_unrefreshed::node_bundled_tor_bundled",
+        all_bundled,
+        |k| eor_flushes_unrefreshed(k, false),
+    ));
+    trials.push(case(
+        "consecutive_restart::node_bundled_tor_bundled",
+        all_bundled,
+        consecutive_restart,
+    ));
+    // stmt 58: the restarted OPEN has F=0 (the bundled node restarts with recovery off).
+    for tor in [Bird, Frr, Bundled] {
+        let kinds = Kinds {
+            spine: Bird,
+            tor,
+            node: Bundled,
+        };
+        trials.push(case(
+            format!("f0_flushes::tor_{tor}"),
+            kinds,
+            bundled::f0_flushes,
+        ));
+    }
+    for kind in [Bird, Frr, Bundled] {
         let kinds = Kinds {
             spine: kind,
             tor: kind,
-            node: SpeakerKind::Bird,
+            node: if kind == Bundled { Bundled } else { Bird },
         };
         trials.push(case(
             format!("simultaneous_restarts_do_not_stall::{kind}"),
@@ -158,14 +205,37 @@ fn main() {
             simultaneous_restarts,
         ));
     }
+    for tor in [Frr, Bundled] {
+        trials.push(case(
+            format!("link_flap_during_restart::tor_{tor}"),
+            Kinds {
+                spine: Bird,
+                tor,
+                node: Bird,
+            },
+            link_flap_during_restart,
+        ));
+    }
+    // RFC 8538 and RFC 9494: settings of the bundled speaker.
     trials.push(case(
-        "link_flap_during_restart::tor_frr",
-        Kinds {
-            spine: SpeakerKind::Bird,
-            tor: SpeakerKind::Frr,
-            node: SpeakerKind::Bird,
-        },
-        link_flap_during_restart,
+        "notification::reset_keeps_routes_with_n_bit",
+        all_bundled,
+        |_| bundled::notification_reset(true),
+    ));
+    trials.push(case(
+        "notification::reset_withdraws_without_n_bit",
+        all_bundled,
+        |_| bundled::notification_reset(false),
+    ));
+    trials.push(case(
+        "notification::stop_sends_hard_reset",
+        all_bundled,
+        |_| bundled::hard_reset_on_stop(),
+    ));
+    trials.push(case(
+        "long_lived::stale_routes_outlive_the_restart_time",
+        all_bundled,
+        |_| bundled::long_lived_keeps(),
     ));
     run(trials)
 }
@@ -196,39 +266,47 @@ fn case(
     body: impl FnOnce(Kinds) -> Result<()> + Send + 'static,
 ) -> Trial {
     let name = name.into();
-    let pending = BUNDLED_GR_CASES_PENDING.contains(&name.as_str());
-    let run_known = std::env::var_os("FABRICLAB_RUN_KNOWN_DEFECTS").is_some_and(|v| v == "1");
-    let known = KNOWN_DEFECTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, why)| *why)
-        .filter(|_| !run_known);
-    let pending = pending || known.is_some();
     Trial::ignorable_test(name, move || {
-        if let Some(why) = known {
-            return Ok(Completion::ignored_with(why));
-        }
-        if pending {
-            return Ok(Completion::ignored_with(PENDING_REASON));
-        }
         if let Some(reason) = kinds.skip_reason() {
             return Ok(Completion::ignored_with(reason));
         }
         body(kinds).map_err(|e| format!("{e:#}"))?;
         Ok(Completion::Completed)
     })
-    .with_ignored_flag(pending || !is_root())
+    .with_ignored_flag(!is_root())
 }
 
-/// The case's topology: 1 spine, 2 racks x 1 ToR x 1 node, one pod per node; `r2n1` gets
-/// `r2n1_pods` pods (with `/31` blocks, 3 pods need two blocks).
-fn topology_yaml(k: Kinds, small_blocks: bool) -> String {
+/// How a case's fabric and run differ from the default ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// r2n1 owns two blocks (`/31` blocks, 3 pods).
+    small_blocks: bool,
+    /// A Calico route-reflector node per rack (`r1rr1`, `r2rr1`) instead of the ToR reflecting.
+    rr_nodes: bool,
+    /// Which side of each session dials.
+    dial: Dial,
+    /// Act only after FRR's startup window ([`FRR_STARTUP_WINDOW`]).
+    after_frr_startup: bool,
+}
+
+/// The case's topology: 1 spine, 2 racks x 1 ToR x 1 node, one pod per node (plus an RR node
+/// per rack with `rr_nodes`); with `small_blocks` `r2n1` gets 3 pods in `/31` blocks, so two
+/// blocks.
+fn topology_yaml(k: Kinds, shape: Shape) -> String {
+    let (rack, rr) = if shape.rr_nodes {
+        ("{ nodes: 1, rrs: 1 }", format!(", rr: {}", k.node))
+    } else {
+        ("{ nodes: 1 }", String::new())
+    };
     let mut y = format!(
-        "design: as-per-rack\nspines: 1\nracks:\n  - {{ nodes: 1 }}\n  - {{ nodes: 1 }}\n\
-         pods-per-node: 1\nspeakers: {{ spine: {}, tor: {}, node: {} }}\n",
+        "design: as-per-rack\nspines: 1\nracks:\n  - {rack}\n  - {rack}\n\
+         pods-per-node: 1\nspeakers: {{ spine: {}, tor: {}, node: {}{rr} }}\n",
         k.spine, k.tor, k.node
     );
-    if small_blocks {
+    if shape.rr_nodes {
+        y.push_str("route-reflectors: nodes\n");
+    }
+    if shape.small_blocks {
         y.push_str("addressing: { block-size: 31 }\noverrides:\n  r2n1: { pods: 3 }\n");
     }
     y
@@ -245,15 +323,24 @@ struct Setup {
 
 impl Setup {
     fn up(tag: &str, k: Kinds, gr: GracefulRestart, small_blocks: bool) -> Result<Setup> {
+        let shape = Shape {
+            small_blocks,
+            ..Shape::default()
+        };
+        Setup::up_shaped(tag, k, gr, shape)
+    }
+
+    fn up_shaped(tag: &str, k: Kinds, gr: GracefulRestart, shape: Shape) -> Result<Setup> {
         let mut topo = tempfile::Builder::new()
             .prefix("fl-gr-")
             .suffix(".yaml")
             .tempfile()?;
-        std::io::Write::write_all(&mut topo, topology_yaml(k, small_blocks).as_bytes())?;
+        std::io::Write::write_all(&mut topo, topology_yaml(k, shape).as_bytes())?;
         let artifacts = tempfile::Builder::new().prefix("fl-gr-art-").tempdir()?;
         let mut opts = RunOptions::new(topo.path());
         opts.name = Some(unique_lab_name(tag));
         opts.speaker.graceful_restart = gr;
+        opts.speaker.dial = shape.dial;
         opts.artifacts = Some(artifacts.path().to_path_buf());
         opts.record_events = true;
         let mut fabric = Fabric::up(&opts).context("fabric up")?;
@@ -281,6 +368,15 @@ impl Setup {
                 .map(|d| d.as_millis())
                 .unwrap_or_default()
         );
+        let frr = [k.spine, k.tor, k.node].contains(&SpeakerKind::Frr);
+        if shape.after_frr_startup && frr {
+            let left = FRR_STARTUP_WINDOW.saturating_sub(t0.elapsed());
+            eprintln!(
+                "waiting {} ms for FRR's startup window (R=1 in its OPENs) to end",
+                ms(left)
+            );
+            actions::pause(left, &mut ActionLog::new());
+        }
         Ok(setup)
     }
 
@@ -513,9 +609,11 @@ fn check_restart_on_wire(
     helper: &str,
 ) -> Result<String> {
     let (r, h) = (NodeId::from(restarting), NodeId::from(helper));
+    // Sessions of other nodes may cross the same link (multihop to an RR node): pick the one
+    // both named nodes speak on.
     let s = sessions
         .iter()
-        .find(|s| s.between(&r, &h))
+        .find(|s| s.between(&r, &h) && s.side(&r).is_some() && s.side(&h).is_some())
         .ok_or_else(|| anyhow!("no captured session {restarting}-{helper}"))?;
     let rs = s
         .side(&r)
@@ -565,11 +663,16 @@ fn check_restart_on_wire(
 /// `Removed` of any block on any other node (stmt 57, F24); afterwards the session is back with
 /// R=1 from the restarted side and End-of-RIB both ways (stmt 53/62/63).
 fn helper_retains(k: Kinds, victim: &str) -> Result<()> {
-    let mut s = Setup::up(
+    helper_retains_in(k, victim, Shape::default())
+}
+
+/// [`helper_retains`] in a fabric of another [`Shape`].
+fn helper_retains_in(k: Kinds, victim: &str, shape: Shape) -> Result<()> {
+    let mut s = Setup::up_shaped(
         &format!("gr-{victim}"),
         k,
         GracefulRestart::default(),
-        false,
+        shape,
     )?;
     let probe = s.start_probe(&[])?;
     let mut log = ActionLog::new();
@@ -622,11 +725,86 @@ fn helper_retains(k: Kinds, victim: &str) -> Result<()> {
     Ok(())
 }
 
+/// FRR 8.4 sends R=1 for 120 s after bgpd starts ([`FRR_STARTUP_WINDOW`]). A BIRD node that
+/// restarts in that window under an FRR ToR does not wait for the ToR's End-of-RIB (stmt 65:
+/// never wait for an R=1 peer), so its recovery ends on the ToR's OPEN and its kernel sync
+/// deletes the remote block it has not relearned yet; FRR's UPDATE follows after its update
+/// coalesce timer (~1 s) and re-adds it.
+/// Expected and checked: R=1 in the ToR's post-restart OPEN; on the restarting node the remote
+/// block removed and back by the end; loss on the flow leaving the restarting node only (a few
+/// seconds at most), none on the flow towards it (the helper keeps its routes, stmt 55). The
+/// bundled speaker keeps its kernel routes until R=1 peers' End-of-RIB too
+/// (`helper_retains::node_bundled_tor_frr` runs in the same window with zero loss).
+fn helper_in_frr_startup_window(k: Kinds) -> Result<()> {
+    let mut s = Setup::up("gr-frrwin", k, GracefulRestart::default(), false)?;
+    let probe = s.start_probe(&[])?;
+    let mut log = ActionLog::new();
+    let v = NodeId::from("r2n1");
+    let origin = Instant::now();
+    actions::kill(s.fabric()?, &v, &mut log)?;
+    s.wait_session_down("r2t1", Duration::from_secs(15))?;
+    actions::pause(DOWN, &mut log);
+    actions::start(s.fabric()?, &v, &mut log)?;
+    s.wait_sessions_up("r2n1", SESSION_BACK)?;
+    actions::pause(SETTLE, &mut log);
+    let report = probe.stop()?;
+    let remote = s.node_blocks("r1n1");
+    let own = s.churn(std::slice::from_ref(&v), &remote, origin)?;
+    let helpers = s.churn(&s.others("r2n1"), &s.node_blocks("r2n1"), origin)?;
+    print_evidence(
+        "frr-startup-window",
+        &log,
+        origin,
+        &report,
+        origin,
+        &helpers,
+    );
+    eprintln!("restarting node's churn of the remote block:\n{own}");
+    let sessions = s.finish()?;
+    let tor_gr = bundled::last_open_gr(&sessions, "r2t1", "r2n1")?
+        .ok_or_else(|| anyhow!("the FRR ToR's post-restart OPEN has no GR capability"))?;
+    eprintln!("r2t1's post-restart OPEN: {tor_gr:?}");
+    if !tor_gr.restart_state {
+        bail!("the FRR ToR sent R=0 inside its startup window: FRR changed, revisit this case");
+    }
+    let flows = report.per_flow(origin, None);
+    let flow = |id: u32| {
+        flows
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, w)| *w)
+            .ok_or_else(|| anyhow!("flow {id} missing"))
+    };
+    let (towards, leaving) = (flow(1)?, flow(2)?);
+    if towards.lost > 0 || helpers.removed() > 0 {
+        bail!("the helpers did not keep r2n1's routes (stmt 55): {towards}\n{helpers}");
+    }
+    if own.removed() == 0 || leaving.lost == 0 {
+        bail!(
+            "BIRD kept the remote block until FRR's End-of-RIB although FRR sent R=1: BIRD now \
+             waits for restarting peers, revisit this case ({leaving})"
+        );
+    }
+    let missing = bundled::missing_at_end(&own, &v, &remote);
+    if !missing.is_empty() {
+        bail!("r2n1 never got {missing:?} back from the FRR ToR");
+    }
+    if leaving.longest_gap > Duration::from_secs(5) {
+        bail!("the outage leaving r2n1 outlasted FRR's update coalesce by far: {leaving}");
+    }
+    Ok(())
+}
+
 /// r2n1 owns two blocks (A with pods 1-2, B with pod 3). kill -9, restart it with B removed
 /// from its config. Expected: B removed on the helper ToR once, after the restart (at or after
 /// End-of-RIB, stmt 57), never before the start; A never removed; no loss on the flow to A.
-fn eor_flushes_unrefreshed(k: Kinds) -> Result<()> {
-    let mut s = Setup::up("gr-eor", k, GracefulRestart::default(), true)?;
+fn eor_flushes_unrefreshed(k: Kinds, after_frr_startup: bool) -> Result<()> {
+    let shape = Shape {
+        small_blocks: true,
+        after_frr_startup,
+        ..Shape::default()
+    };
+    let mut s = Setup::up_shaped("gr-eor", k, GracefulRestart::default(), shape)?;
     let blocks = s.node_blocks("r2n1");
     let (Some(a), Some(b)) = (blocks.first().copied(), blocks.get(1).copied()) else {
         bail!("r2n1 should own two blocks, has {blocks:?}");
@@ -637,7 +815,7 @@ fn eor_flushes_unrefreshed(k: Kinds) -> Result<()> {
     let origin = Instant::now();
     actions::kill(s.fabric()?, &v, &mut log)?;
     s.wait_session_down("r2t1", Duration::from_secs(15))?;
-    drop_block_from_bird_conf(s.fabric()?, &v, &b)?;
+    drop_block_from_conf(s.fabric()?, &v, k.node, &b)?;
     actions::pause(DOWN, &mut log);
     actions::start(s.fabric()?, &v, &mut log)?;
     let started = log
@@ -682,8 +860,24 @@ fn eor_flushes_unrefreshed(k: Kinds) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites the node's BIRD config without `block` (its static blackhole), so the restarted
-/// BIRD no longer originates it.
+/// Rewrites the node's config without `block` (a BIRD static blackhole, a bundled `prefixes`
+/// entry), so the restarted speaker no longer originates it.
+fn drop_block_from_conf(
+    fabric: &mut Fabric,
+    node: &NodeId,
+    kind: SpeakerKind,
+    block: &IpNet,
+) -> Result<()> {
+    match kind {
+        SpeakerKind::Bird => drop_block_from_bird_conf(fabric, node, block),
+        SpeakerKind::Bundled => bundled::edit_bundled_conf(fabric, node, |c| {
+            c.prefixes.retain(|p| p != block);
+        }),
+        other => bail!("dropping a block from a {other} config is not implemented"),
+    }
+}
+
+/// Rewrites the node's BIRD config without `block` (its static blackhole).
 fn drop_block_from_bird_conf(fabric: &mut Fabric, node: &NodeId, block: &IpNet) -> Result<()> {
     let s = fabric
         .speaker_mut(node)
@@ -717,6 +911,7 @@ fn restart_timer_expiry_deletes(k: Kinds) -> Result<()> {
     let gr = GracefulRestart {
         enabled: true,
         restart_time,
+        ..GracefulRestart::default()
     };
     let mut s = Setup::up("gr-timer", k, gr, false)?;
     let blocks = s.node_blocks("r2n1");
@@ -763,7 +958,7 @@ fn restart_timer_expiry_deletes(k: Kinds) -> Result<()> {
 fn gr_not_negotiated_withdraws(k: Kinds) -> Result<()> {
     let gr = GracefulRestart {
         enabled: false,
-        restart_time: 120,
+        ..GracefulRestart::default()
     };
     let mut s = Setup::up("gr-off", k, gr, false)?;
     let blocks = s.node_blocks("r2n1");
@@ -844,6 +1039,7 @@ fn consecutive_restart(k: Kinds) -> Result<()> {
     let gr = GracefulRestart {
         enabled: true,
         restart_time,
+        ..GracefulRestart::default()
     };
     let mut s = Setup::up("gr-twice", k, gr, false)?;
     let blocks = s.node_blocks("r2n1");
