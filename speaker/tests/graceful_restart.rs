@@ -4,220 +4,18 @@
 //! stopped; speaker `a`, the helper, must keep or drop `b`'s routes as the RFCs say. Everything
 //! is observed through `a`'s control socket and logs; waiting is polling with a deadline.
 
-use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use fabric_bgp_wire::{Asn, RouterId};
-use fabric_speaker::config::{AddressFamily, Config, Kernel, Neighbor, RemoteAs, RestartMode};
-use fabric_speaker::control::{self, NeighborStatus, Request, Response, RouteDir, RouteEntry};
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::process::Speaker;
+use common::{free_port, neighbor_as, prefixes, TempDir};
+use fabric_speaker::config::{AddressFamily, Config, Neighbor, RestartMode};
 use fabric_speaker::fsm::State;
-use ipnet::IpNet;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(100);
-
-fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> Result<T, String> {
-    let end = Instant::now() + timeout;
-    loop {
-        match probe() {
-            Ok(v) => return Ok(v),
-            Err(last) if Instant::now() >= end => {
-                return Err(format!(
-                    "timed out after {timeout:?} waiting for {what}; last: {last}"
-                ))
-            }
-            Err(_) => std::thread::sleep(POLL),
-        }
-    }
-}
-
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("fl-grhelper-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running speaker process; killed on drop if still running.
-struct Speaker {
-    name: String,
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Speaker {
-    fn start(name: &str, dir: &Path, mut config: Config) -> Speaker {
-        let socket = dir.join(format!("{name}.sock"));
-        let log = dir.join(format!("{name}.log"));
-        let path = dir.join(format!("{name}.yaml"));
-        config.control_socket = Some(socket.clone());
-        config.log_level = "debug".into();
-        std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
-            .arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Speaker {
-            name: name.to_owned(),
-            child,
-            socket,
-            log,
-        };
-        wait_until("control socket", DEADLINE, || {
-            s.request(&Request::Status).map(|_| ())
-        })
-        .unwrap_or_else(|e| s.fail(e));
-        s
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn fail(&self, e: String) -> ! {
-        panic!("{e}\n--- {} log ---\n{}", self.name, self.logs())
-    }
-
-    fn request(&self, req: &Request) -> Result<Response, String> {
-        let r = control::request(&self.socket, req, Duration::from_secs(2))
-            .map_err(|e| e.to_string())?;
-        if r.ok {
-            Ok(r)
-        } else {
-            Err(r.error.unwrap_or_default())
-        }
-    }
-
-    fn neighbor(&self, peer: IpAddr) -> Result<NeighborStatus, String> {
-        let r = self.request(&Request::Neighbors { peer: Some(peer) })?;
-        r.neighbors
-            .and_then(|mut v| v.pop())
-            .ok_or_else(|| "no neighbor in answer".into())
-    }
-
-    fn received(&self, peer: IpAddr) -> Result<Vec<RouteEntry>, String> {
-        let r = self.request(&Request::Routes {
-            dir: RouteDir::Received,
-            peer: Some(peer),
-            prefix: None,
-        })?;
-        let mut v = r.routes.ok_or("no routes in answer")?;
-        v.sort_by_key(|r| r.prefix);
-        Ok(v)
-    }
-
-    /// Waits until the routes from `peer` are exactly `want` (prefix, staleness).
-    fn wait_received(&self, peer: IpAddr, want: &[(&str, Option<&str>)]) {
-        let want: Vec<(IpNet, Option<String>)> = want
-            .iter()
-            .map(|(p, s)| (p.parse().unwrap(), s.map(str::to_owned)))
-            .collect();
-        wait_until(
-            &format!("{} routes from {peer}", self.name),
-            DEADLINE,
-            || {
-                let got: Vec<(IpNet, Option<String>)> = self
-                    .received(peer)?
-                    .into_iter()
-                    .map(|r| (r.prefix, r.stale))
-                    .collect();
-                if got == want {
-                    Ok(())
-                } else {
-                    Err(format!("received {got:?}"))
-                }
-            },
-        )
-        .unwrap_or_else(|e| self.fail(e));
-    }
-
-    fn wait_state(&self, peer: IpAddr, established: bool) -> NeighborStatus {
-        wait_until(&format!("{} -> {peer}", self.name), DEADLINE, || {
-            let n = self.neighbor(peer)?;
-            if (n.state == State::Established) == established {
-                Ok(n)
-            } else {
-                Err(format!("state {} (last error {:?})", n.state, n.last_error))
-            }
-        })
-        .unwrap_or_else(|e| self.fail(e))
-    }
-
-    fn wait_log(&self, needle: &str) {
-        wait_until(
-            &format!("{} log line {needle:?}", self.name),
-            DEADLINE,
-            || {
-                if self.logs().contains(needle) {
-                    Ok(())
-                } else {
-                    Err("not yet".into())
-                }
-            },
-        )
-        .unwrap_or_else(|e| self.fail(e));
-    }
-
-    fn signal(&mut self, sig: Signal) {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        kill(pid, sig).unwrap();
-        wait_until(&format!("{} to exit", self.name), DEADLINE, || {
-            self.child
-                .try_wait()
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "running".to_owned())
-        })
-        .unwrap_or_else(|e| self.fail(e));
-    }
-}
-
-impl Drop for Speaker {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn free_port(addr: Ipv4Addr) -> u16 {
-    TcpListener::bind((addr, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use nix::sys::signal::Signal;
 
 fn speaker_config(id: Ipv4Addr, asn: u32, listen: Ipv4Addr, port: u16) -> Config {
-    let mut c = Config::new(RouterId(id), Asn(asn));
-    c.listen.address = IpAddr::V4(listen);
-    c.listen.port = port;
-    c.kernel = Kernel::disabled();
+    let mut c = common::config(id, asn, listen, port);
     c.graceful_restart.enabled = true;
     // Helper tests: nobody defers selection after a start.
     c.graceful_restart.restarting = RestartMode::Never;
@@ -225,23 +23,15 @@ fn speaker_config(id: Ipv4Addr, asn: u32, listen: Ipv4Addr, port: u16) -> Config
 }
 
 fn neighbor(address: Ipv4Addr, asn: u32, port: u16) -> Neighbor {
-    let mut n = Neighbor::new(IpAddr::V4(address), RemoteAs::Asn(Asn(asn)));
-    n.port = port;
-    n.hold_time = 9;
-    n.connect_retry = 1;
-    n.idle_hold_time = 1;
+    let mut n = neighbor_as(address, asn, port);
     n.address_families = vec![AddressFamily::Ipv4Unicast];
     n
-}
-
-fn prefixes(list: &[&str]) -> Vec<IpNet> {
-    list.iter().map(|p| p.parse().unwrap()).collect()
 }
 
 /// Helper `a` (AS 65001) and `b` (AS 65002, restart time `b_restart`) with `b` originating two
 /// prefixes; returns them once `a` has both.
 fn pair(tag: &str, net: u8, b_restart: u16, n_bit: bool) -> (TempDir, Speaker, Speaker, Config) {
-    let dir = TempDir::new(tag);
+    let dir = TempDir::new("fl-grhelper", tag);
     let (a_ip, b_ip) = (
         Ipv4Addr::new(127, 72, net, 1),
         Ipv4Addr::new(127, 72, net, 2),
@@ -257,8 +47,8 @@ fn pair(tag: &str, net: u8, b_restart: u16, n_bit: bool) -> (TempDir, Speaker, S
     cb.graceful_restart.notification = n_bit;
     let a = Speaker::start("a", &dir.0, ca);
     let b = Speaker::start("b", &dir.0, cb.clone());
-    a.wait_state(IpAddr::V4(b_ip), true);
-    a.wait_received(
+    a.wait_state(IpAddr::V4(b_ip), State::Established);
+    a.wait_received_stale(
         IpAddr::V4(b_ip),
         &[("10.2.0.0/24", None), ("10.2.1.0/24", None)],
     );
@@ -273,8 +63,8 @@ fn killed_peer_routes_are_retained_then_end_of_rib_flushes_the_rest() {
     let (dir, a, mut b, mut cb) = pair("eor", 1, 60, false);
     let b_addr = IpAddr::V4(Ipv4Addr::new(127, 72, 1, 2));
     b.signal(Signal::SIGKILL);
-    a.wait_state(b_addr, false);
-    a.wait_received(
+    a.wait_down(b_addr);
+    a.wait_received_stale(
         b_addr,
         &[
             ("10.2.0.0/24", Some("stale")),
@@ -297,8 +87,8 @@ fn killed_peer_routes_are_retained_then_end_of_rib_flushes_the_rest() {
     // b comes back announcing only one of the two.
     cb.prefixes = prefixes(&["10.2.0.0/24"]);
     let b2 = Speaker::start("b2", &dir.0, cb);
-    a.wait_state(b_addr, true);
-    a.wait_received(b_addr, &[("10.2.0.0/24", None)]);
+    a.wait_state(b_addr, State::Established);
+    a.wait_received_stale(b_addr, &[("10.2.0.0/24", None)]);
     a.wait_log("graceful restart helper: stale routes deleted");
     let logs = a.logs();
     assert!(logs.contains("End-of-RIB"), "{logs}");
@@ -313,9 +103,9 @@ fn restart_timer_expiry_deletes_stale_routes() {
     let (_dir, a, mut b, _) = pair("timer", 2, 2, false);
     let b_addr = IpAddr::V4(Ipv4Addr::new(127, 72, 2, 2));
     b.signal(Signal::SIGKILL);
-    a.wait_state(b_addr, false);
+    a.wait_down(b_addr);
     a.wait_log("retaining its routes as stale");
-    a.wait_received(b_addr, &[]);
+    a.wait_received_stale(b_addr, &[]);
     a.wait_log("timer expired");
 }
 
@@ -326,7 +116,7 @@ fn notification_without_n_bit_withdraws_at_once() {
     let (_dir, a, mut b, _) = pair("notif", 3, 60, false);
     let b_addr = IpAddr::V4(Ipv4Addr::new(127, 72, 3, 2));
     b.signal(Signal::SIGTERM);
-    a.wait_received(b_addr, &[]);
+    a.wait_received_stale(b_addr, &[]);
     assert!(
         !a.logs().contains("retaining its routes as stale"),
         "{}",
@@ -340,7 +130,7 @@ fn shutdown_with_n_bit_sends_hard_reset_and_the_peer_flushes() {
     let (_dir, a, mut b, _) = pair("hard", 4, 60, true);
     let b_addr = IpAddr::V4(Ipv4Addr::new(127, 72, 4, 2));
     b.signal(Signal::SIGTERM);
-    a.wait_received(b_addr, &[]);
+    a.wait_received_stale(b_addr, &[]);
     let n = a.neighbor(b_addr).unwrap_or_else(|e| a.fail(e));
     let rx = n
         .last_notification_received

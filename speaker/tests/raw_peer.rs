@@ -3,250 +3,34 @@
 //! OPEN errors, UPDATE in OpenSent/OpenConfirm, unknown capabilities, RFC 7606 treat-as-withdraw
 //! keeping the session, and hold timer expiry.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use common::raw::Dut;
+use common::{wait_until, TempDir, DEADLINE};
 use fabric_bgp_wire::{
-    frame_len, AfiSafi, AsPath, Asn, Capability, CodecContext, Message, Nlri, Open, Origin,
-    PathAttributes, RawMessage, RouteRefresh, RouteRefreshSubtype, RouterId, Update,
+    AfiSafi, AsPath, Asn, Capability, CodecContext, Message, Nlri, Open, Origin, PathAttributes,
+    RawMessage, RouteRefresh, RouteRefreshSubtype, RouterId, Update,
 };
-use fabric_speaker::config::{Config, Kernel, Neighbor, RemoteAs};
-use fabric_speaker::control::{self, Request, RouteDir};
+use fabric_speaker::config::Config;
 use fabric_speaker::fsm::State;
-use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
 
-const DEADLINE: Duration = Duration::from_secs(15);
 const LOCAL_AS: u32 = 65001;
 const PEER_AS: u32 = 65002;
 
-fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> Result<T, String> {
-    let end = Instant::now() + timeout;
-    loop {
-        match probe() {
-            Ok(v) => return Ok(v),
-            Err(last) if Instant::now() >= end => {
-                return Err(format!(
-                    "timed out after {timeout:?} waiting for {what}; last: {last}"
-                ))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// The speaker under test, with one passive neighbor: us.
-struct Dut {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-    bgp: SocketAddr,
-    peer_ip: Ipv4Addr,
-}
-
-impl Dut {
-    fn start() -> Dut {
-        let dir = std::env::temp_dir().join(format!("fl-speaker-raw-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (ip, peer_ip) = (Ipv4Addr::new(127, 71, 4, 1), Ipv4Addr::new(127, 71, 4, 2));
-        let port = TcpListener::bind((ip, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut c = Config::new(RouterId(Ipv4Addr::new(10, 0, 4, 1)), Asn(LOCAL_AS));
-        c.listen.address = IpAddr::V4(ip);
-        c.listen.port = port;
-        c.log_level = "debug".into();
-        // The host's namespace: never touch its kernel routes.
-        c.kernel = Kernel::disabled();
-        let socket = dir.join("dut.sock");
-        c.control_socket = Some(socket.clone());
-        let mut n = Neighbor::new(IpAddr::V4(peer_ip), RemoteAs::Asn(Asn(PEER_AS)));
-        n.passive = true;
-        n.hold_time = 9;
-        n.idle_hold_time = 1;
-        c.neighbors.push(n);
-        c.prefixes = vec!["10.4.0.0/24".parse().unwrap()];
-        let path = dir.join("dut.yaml");
-        std::fs::write(&path, c.to_yaml().unwrap()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
-            .arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stderr(File::create(dir.join("dut.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let dut = Dut {
-            child,
-            dir,
-            socket,
-            bgp: SocketAddr::new(IpAddr::V4(ip), port),
-            peer_ip,
-        };
-        wait_until("control socket", DEADLINE, || {
-            control::request(&dut.socket, &Request::Status, Duration::from_secs(1))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .unwrap();
-        dut
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dut.log")).unwrap_or_default()
-    }
-
-    fn state(&self) -> Result<State, String> {
-        let r = control::request(
-            &self.socket,
-            &Request::Neighbors { peer: None },
-            Duration::from_secs(1),
-        )
-        .map_err(|e| e.to_string())?;
-        r.neighbors
-            .and_then(|n| n.first().map(|n| n.state))
-            .ok_or_else(|| "no neighbor".into())
-    }
-
-    fn received(&self) -> Result<Vec<String>, String> {
-        let req = Request::Routes {
-            dir: RouteDir::Received,
-            peer: None,
-            prefix: None,
-        };
-        let r = control::request(&self.socket, &req, Duration::from_secs(1))
-            .map_err(|e| e.to_string())?;
-        Ok(r.routes
-            .unwrap_or_default()
-            .iter()
-            .map(|r| r.prefix.to_string())
-            .collect())
-    }
-
-    /// Opens a TCP connection from the neighbor's address, once the DUT accepts again.
-    fn connect(&self) -> Peer {
-        let stream = wait_until("a connection", DEADLINE, || {
-            let fd = socket(
-                AddressFamily::Inet,
-                SockType::Stream,
-                SockFlag::empty(),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
-            bind(
-                fd.as_raw_fd(),
-                &SockaddrIn::from(SocketAddrV4::new(self.peer_ip, 0)),
-            )
-            .map_err(|e| e.to_string())?;
-            let SocketAddr::V4(to) = self.bgp else {
-                return Err("not IPv4".into());
-            };
-            connect(fd.as_raw_fd(), &SockaddrIn::from(to)).map_err(|e| e.to_string())?;
-            Ok(TcpStream::from(fd))
-        })
-        .unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        Peer {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-}
-
-impl Drop for Dut {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Our end of a session.
-struct Peer {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Peer {
-    fn send(&mut self, bytes: &[u8]) {
-        // The DUT may already have closed (that is what some cases expect); ignore errors.
-        let _ = self.stream.write_all(bytes);
-    }
-
-    fn send_msg(&mut self, m: &Message) {
-        self.send(&m.encode(&CodecContext::four_octet()).unwrap());
-    }
-
-    /// The next message, or `None` when the connection closed.
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Message>, String> {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(len) = frame_len(&self.buf).map_err(|e| e.to_string())? {
-                let frame: Vec<u8> = self.buf.drain(..len).collect();
-                return Message::decode(&frame, &CodecContext::four_octet())
-                    .map(Some)
-                    .map_err(|e| e.to_string());
-            }
-            if Instant::now() >= end {
-                return Err("no message".into());
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Ok(None),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return Ok(None),
-            }
-        }
-    }
-
-    /// Reads until a NOTIFICATION arrives: (code, subcode, data).
-    fn expect_notification(&mut self, timeout: Duration) -> (u8, u8, Vec<u8>) {
-        let end = Instant::now() + timeout;
-        let mut seen = Vec::new();
-        while Instant::now() < end {
-            match self.recv(end - Instant::now()) {
-                Ok(Some(Message::Notification(n))) => {
-                    return (n.code.code(), n.code.subcode(), n.data)
-                }
-                Ok(Some(m)) => seen.push(format!("{:?}", m.msg_type())),
-                Ok(None) => panic!("connection closed without NOTIFICATION; saw {seen:?}"),
-                Err(_) => {}
-            }
-        }
-        panic!("no NOTIFICATION within {timeout:?}; saw {seen:?}");
-    }
-
-    /// Reads until a message of the wanted kind arrives.
-    fn expect(&mut self, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
-        let end = Instant::now() + DEADLINE;
-        let mut seen = Vec::new();
-        while Instant::now() < end {
-            match self.recv(end - Instant::now()) {
-                Ok(Some(m)) if pred(&m) => return m,
-                Ok(Some(m)) => seen.push(format!("{m:?}")),
-                Ok(None) => panic!("connection closed while waiting for {what}; saw {seen:?}"),
-                Err(_) => {}
-            }
-        }
-        panic!("no {what}; saw {seen:?}");
-    }
+/// The DUT: one passive neighbor (us) at 127.71.4.2, one prefix of its own.
+fn start_dut() -> Dut {
+    let mut c = Config::new(RouterId(Ipv4Addr::new(10, 0, 4, 1)), Asn(LOCAL_AS));
+    c.prefixes = vec!["10.4.0.0/24".parse().unwrap()];
+    Dut::start(
+        TempDir::new("fl-speaker", "raw"),
+        Ipv4Addr::new(127, 71, 4, 1),
+        Ipv4Addr::new(127, 71, 4, 2),
+        PEER_AS,
+        c,
+    )
 }
 
 fn open(asn: u32, hold: u16, id: Ipv4Addr, extra: Vec<Capability>) -> Open {
@@ -303,7 +87,7 @@ fn enc(m: &Message) -> Vec<u8> {
 
 #[test]
 fn raw_peer_conformance() {
-    let dut = Dut::start();
+    let dut = start_dut();
     let check = |what: &str, got: (u8, u8, Vec<u8>), want: (u8, u8)| {
         assert_eq!(
             (got.0, got.1),
@@ -396,7 +180,7 @@ fn raw_peer_conformance() {
     // good UPDATE is accepted; a malformed one for the same prefix withdraws it.
     let wait_routes = |want: &[&str]| {
         wait_until("received routes", DEADLINE, || {
-            let got = dut.received()?;
+            let got = dut.received_prefixes()?;
             if got == want {
                 Ok(())
             } else {

@@ -3,234 +3,23 @@
 //! withdrawal, and Cease/Administrative Shutdown on SIGTERM as seen by the peer. Everything is
 //! observed through the control socket; waiting is polling with a deadline.
 
-use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+
+use common::process::Speaker;
+use common::{free_port, neighbor, prefixes, wait_until, TempDir, DEADLINE};
 use fabric_bgp_wire::{Asn, RouterId};
-use fabric_speaker::config::{AddressFamily, Config, Kernel, Neighbor, RemoteAs};
-use fabric_speaker::control::{self, NeighborStatus, Request, Response, RouteDir, RouteEntry};
+use fabric_speaker::config::{Config, RemoteAs};
+use fabric_speaker::control::{Request, RouteDir};
 use fabric_speaker::fsm::State;
 use ipnet::IpNet;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(100);
-
-// ===== helpers =====
-
-/// Polls `probe` until it returns `Ok` or `timeout` passes; the error carries the last
-/// observation.
-fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> Result<T, String> {
-    let end = Instant::now() + timeout;
-    loop {
-        match probe() {
-            Ok(v) => return Ok(v),
-            Err(last) if Instant::now() >= end => {
-                return Err(format!(
-                    "timed out after {timeout:?} waiting for {what}; last: {last}"
-                ))
-            }
-            Err(_) => std::thread::sleep(POLL),
-        }
-    }
-}
-
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("fl-speaker-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running speaker process; killed on drop if still running.
-struct Speaker {
-    name: &'static str,
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
-    config_path: PathBuf,
-    config: Config,
-}
-
-impl Speaker {
-    fn start(name: &'static str, dir: &Path, mut config: Config) -> Speaker {
-        let socket = dir.join(format!("{name}.sock"));
-        let log = dir.join(format!("{name}.log"));
-        let path = dir.join(format!("{name}.yaml"));
-        config.control_socket = Some(socket.clone());
-        config.log_level = "debug".into();
-        // The harness renders configurations exactly like this.
-        std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
-            .arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Speaker {
-            name,
-            child,
-            socket,
-            log,
-            config_path: path,
-            config,
-        };
-        s.wait_ready();
-        s
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn request(&self, req: &Request) -> Result<Response, String> {
-        let r = control::request(&self.socket, req, Duration::from_secs(2))
-            .map_err(|e| e.to_string())?;
-        if r.ok {
-            Ok(r)
-        } else {
-            Err(r.error.unwrap_or_default())
-        }
-    }
-
-    fn wait_ready(&self) {
-        wait_until("control socket", DEADLINE, || {
-            self.request(&Request::Status).map(|_| ())
-        })
-        .unwrap_or_else(|e| panic!("{}: {e}\n{}", self.name, self.logs()));
-    }
-
-    fn neighbor(&self, peer: IpAddr) -> Result<NeighborStatus, String> {
-        let r = self.request(&Request::Neighbors { peer: Some(peer) })?;
-        r.neighbors
-            .and_then(|mut v| v.pop())
-            .ok_or_else(|| "no neighbor in answer".into())
-    }
-
-    fn routes(&self, dir: RouteDir, peer: IpAddr) -> Result<Vec<RouteEntry>, String> {
-        let r = self.request(&Request::Routes {
-            dir,
-            peer: Some(peer),
-            prefix: None,
-        })?;
-        r.routes.ok_or_else(|| "no routes in answer".into())
-    }
-
-    fn wait_state(&self, peer: IpAddr, want: State) -> NeighborStatus {
-        wait_until(&format!("{} -> {peer} {want}", self.name), DEADLINE, || {
-            let n = self.neighbor(peer)?;
-            if n.state == want {
-                Ok(n)
-            } else {
-                Err(format!("state {} (last error {:?})", n.state, n.last_error))
-            }
-        })
-        .unwrap_or_else(|e| panic!("{e}\n--- {} log ---\n{}", self.name, self.logs()))
-    }
-
-    /// Waits until the prefixes received from `peer` are exactly `want`.
-    fn wait_received(&self, peer: IpAddr, want: &[&str]) -> Vec<RouteEntry> {
-        let mut want: Vec<IpNet> = want.iter().map(|p| p.parse().unwrap()).collect();
-        want.sort();
-        wait_until(
-            &format!("{} routes from {peer}", self.name),
-            DEADLINE,
-            || {
-                let routes = self.routes(RouteDir::Received, peer)?;
-                let mut got: Vec<IpNet> = routes.iter().map(|r| r.prefix).collect();
-                got.sort();
-                if got == want {
-                    Ok(routes)
-                } else {
-                    Err(format!("received {got:?}"))
-                }
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n--- {} log ---\n{}", self.name, self.logs()))
-    }
-
-    /// Rewrites the configuration file and sends SIGHUP.
-    fn reconfigure(&mut self, change: impl FnOnce(&mut Config)) {
-        change(&mut self.config);
-        std::fs::write(&self.config_path, self.config.to_yaml().unwrap()).unwrap();
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        kill(pid, Signal::SIGHUP).unwrap();
-    }
-
-    fn terminate(&mut self) -> ExitStatus {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        kill(pid, Signal::SIGTERM).unwrap();
-        wait_until(&format!("{} to exit", self.name), DEADLINE, || {
-            self.child
-                .try_wait()
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "running".to_owned())
-        })
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
-    }
-}
-
-impl Drop for Speaker {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A port free on `addr` now (both speakers listen on distinct addresses with this port).
-fn free_port(addr: Ipv4Addr) -> u16 {
-    TcpListener::bind((addr, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn speaker_config(id: Ipv4Addr, asn: u32, listen: Ipv4Addr, port: u16) -> Config {
-    let mut c = Config::new(RouterId(id), Asn(asn));
-    c.listen.address = IpAddr::V4(listen);
-    c.listen.port = port;
+    let mut c = common::config(id, asn, listen, port);
     c.hostname = Some(format!("speaker-{id}"));
-    // The host's namespace: never touch its kernel routes.
-    c.kernel = Kernel::disabled();
     c
-}
-
-fn neighbor(address: Ipv4Addr, remote_as: RemoteAs, port: u16) -> Neighbor {
-    let mut n = Neighbor::new(IpAddr::V4(address), remote_as);
-    n.port = port;
-    n.hold_time = 9;
-    n.connect_retry = 1;
-    n.idle_hold_time = 1;
-    n.address_families = vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast];
-    n
-}
-
-fn prefixes(list: &[&str]) -> Vec<IpNet> {
-    list.iter().map(|p| p.parse().unwrap()).collect()
 }
 
 // ===== tests =====
@@ -239,7 +28,7 @@ fn prefixes(list: &[&str]) -> Vec<IpNet> {
 /// session), IPv4 + IPv6, GR capability on one side.
 #[test]
 fn ebgp_session_exchanges_withdraws_and_shuts_down_with_cease() {
-    let dir = TempDir::new("ebgp");
+    let dir = TempDir::new("fl-speaker", "ebgp");
     let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 1, 1), Ipv4Addr::new(127, 71, 1, 2));
     let port = free_port(a_ip);
 
@@ -372,7 +161,7 @@ fn ebgp_session_exchanges_withdraws_and_shuts_down_with_cease() {
 /// routes, hold time 0 negotiated (no keepalives).
 #[test]
 fn ibgp_passive_four_octet_as() {
-    let dir = TempDir::new("ibgp");
+    let dir = TempDir::new("fl-speaker", "ibgp");
     let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 2, 1), Ipv4Addr::new(127, 71, 2, 2));
     let port = free_port(a_ip);
     let asn = 4_200_000_001;
@@ -409,7 +198,7 @@ fn ibgp_passive_four_octet_as() {
 /// Conformance A.4: an OPEN whose AS is not the configured one is answered with 2/2.
 #[test]
 fn wrong_peer_as_is_refused_with_bad_peer_as() {
-    let dir = TempDir::new("badas");
+    let dir = TempDir::new("fl-speaker", "badas");
     let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 3, 1), Ipv4Addr::new(127, 71, 3, 2));
     let port = free_port(a_ip);
 
@@ -443,7 +232,7 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
 /// A bad configuration fails at start, naming the file and the field.
 #[test]
 fn bad_config_names_file_and_field() {
-    let dir = TempDir::new("badcfg");
+    let dir = TempDir::new("fl-speaker", "badcfg");
     let path = dir.0.join("bad.yaml");
     std::fs::write(&path, "router-id: 10.0.0.1\nlocal-as: 65001\nneighbors:\n  - address: 10.0.0.2\n    remote-as: 65002\n    hold-time: 2\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_fabric-speaker"))
@@ -480,7 +269,7 @@ fn bad_config_names_file_and_field() {
 /// a neighbor removed by `reload` (Cease/Peer De-configured).
 #[test]
 fn reset_reload_and_deconfigure() {
-    let dir = TempDir::new("reload");
+    let dir = TempDir::new("fl-speaker", "reload");
     let (a_ip, b_ip) = (Ipv4Addr::new(127, 71, 5, 1), Ipv4Addr::new(127, 71, 5, 2));
     let port = free_port(a_ip);
     let mut ca = speaker_config(Ipv4Addr::new(10, 0, 5, 1), 65001, a_ip, port);

@@ -306,6 +306,27 @@ impl Helper {
         (!llst.is_zero()).then_some(*llst)
     }
 
+    /// Stale routes of `af` that the restart time no longer covers: long-lived from `now` when
+    /// LLGR applies to the family (RFC 9494 §4.2), flushed otherwise (RFC 4724 §4.2).
+    fn long_lived_or_flush(&mut self, af: AfiSafi, now: Instant) -> HelperAction {
+        match self.llst(af) {
+            Some(llst) => {
+                self.stale.insert(
+                    af,
+                    Phase::LongLived {
+                        deadline: now + llst,
+                        peer_back: false,
+                    },
+                );
+                HelperAction::LongLived(af)
+            }
+            None => {
+                self.stale.remove(&af);
+                HelperAction::FlushStale(af)
+            }
+        }
+    }
+
     /// The negotiated families whose routes may be kept: listed in the GR capability with a
     /// non-zero Restart Time, or with long-lived retention (RFC 4724 §4.2, RFC 9494 §4.2).
     fn retainable(&self, peer: &PeerGr) -> Vec<AfiSafi> {
@@ -401,22 +422,7 @@ impl Helper {
                 }
                 // Restart Time 0 (or the family not in the GR capability) with LLGR: long-lived
                 // at once (RFC 9494 §4.2).
-                _ => match self.llst(af) {
-                    Some(llst) => {
-                        self.stale.insert(
-                            af,
-                            Phase::LongLived {
-                                deadline: now + llst,
-                                peer_back: false,
-                            },
-                        );
-                        out.push(HelperAction::LongLived(af));
-                    }
-                    None => {
-                        self.stale.remove(&af);
-                        out.push(HelperAction::FlushStale(af));
-                    }
-                },
+                _ => out.push(self.long_lived_or_flush(af, now)),
             }
         }
         self.restart_deadline = restart.then(|| now + peer.restart_time);
@@ -462,22 +468,7 @@ impl Helper {
                 .map(|(af, _)| *af)
                 .collect();
             for af in waiting {
-                match self.llst(af) {
-                    Some(llst) => {
-                        self.stale.insert(
-                            af,
-                            Phase::LongLived {
-                                deadline: now + llst,
-                                peer_back: false,
-                            },
-                        );
-                        out.push(HelperAction::LongLived(af));
-                    }
-                    None => {
-                        self.stale.remove(&af);
-                        out.push(HelperAction::FlushStale(af));
-                    }
-                }
+                out.push(self.long_lived_or_flush(af, now));
             }
         }
         let expired: Vec<AfiSafi> = self
