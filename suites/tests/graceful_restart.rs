@@ -9,6 +9,19 @@
 //! (`failure-scenarios.md`) are cited per case.
 //!
 //! A case whose daemon is not installed is ignored with the reason.
+//!
+//! Statements and where they are checked: 53/62/63 End-of-RIB both ways and R=1 after a restart
+//! (every `helper_retains` case, on the wire); 54 `gr_not_negotiated_withdraws`,
+//! `graceful_stop_is_not_graceful_restart`, `notification::reset_withdraws_without_n_bit`;
+//! 55/67 `helper_retains::*` (zero loss, no route events); 56 `restart_timer_expiry_deletes`;
+//! 57 `eor_flushes_unrefreshed`; 58 `f0_flushes`; 59 `consecutive_restart`; 61 the helper's
+//! own OPEN has R=0 (`helper_retains`, outside FRR's startup window); 64/65
+//! `simultaneous_restarts_do_not_stall`, `helper_in_frr_startup_window`; 66 the restarting
+//! node's own FIB (printed per case; zero loss on flows leaving it); 69-72 `long_lived`; 75
+//! `notification::*`. The capability rules (50-52) are unit tests of `fabric-bgp-wire` and
+//! `fabric_speaker::gr::helper`; 60 (a new connection replaces an Established session) is
+//! `speaker/tests/gr_new_connection.rs`, since a lab cannot make a helper miss a killed
+//! daemon's FIN without cutting the link, which is another case.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -704,9 +717,21 @@ fn helper_retains_in(k: Kinds, victim: &str, shape: Shape) -> Result<()> {
     // stale route pruned at the end of recovery and re-added later, stmt 66).
     let own = s.churn(std::slice::from_ref(&v), &blocks, origin)?;
     eprintln!("restarting node's own churn:\n{own}");
+    let helper_kind = s.plan.node(&helper).map(|n| n.speaker);
     let sessions = s.finish()?;
     let wire = check_restart_on_wire(&sessions, victim, helper.as_str());
     eprintln!("wire: {wire:?}");
+    // stmt 61: a helper that did not restart never sets R. FRR does for its first 120 s
+    // (FRR_STARTUP_WINDOW), so an FRR helper is only checked after that window.
+    if helper_kind != Some(SpeakerKind::Frr) || shape.after_frr_startup {
+        let gr = bundled::last_open_gr(&sessions, helper.as_str(), victim)?;
+        if gr.as_ref().is_some_and(|g| g.restart_state) {
+            bail!(
+                "the helper {helper} sent R=1 after {victim}'s restart although it did not \
+                 restart (stmt 61): {gr:?}"
+            );
+        }
+    }
     let w = report.window(origin, None);
     if w.sent == 0 {
         bail!("the probe sent nothing");
