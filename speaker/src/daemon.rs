@@ -640,10 +640,18 @@ impl Daemon {
         }
         // A dynamic peer lives as long as its session: once back in Idle it is reaped (it
         // never dials, so it could only wait for the next connection, which recreates it).
+        // While the graceful-restart helper keeps its routes stale it stays, so that its
+        // return refreshes them in place (RFC 4724 §4.2); `gr_poll` reaps it when they go.
         let reap = self.peers.get(&addr).is_some_and(|p| {
             p.listen_range.is_some() && p.main.fsm.state() == State::Idle && p.secondary.is_none()
         });
-        if reap {
+        let retained = self
+            .peers
+            .get(&addr)
+            .is_some_and(|p| !p.gr.stale_families().is_empty());
+        if reap && retained {
+            tracing::info!(peer = %addr, "dynamic neighbor kept while its routes are stale (graceful restart)");
+        } else if reap {
             tracing::info!(peer = %addr, "dynamic neighbor removed (session closed)");
             self.remove_peer(addr);
         }

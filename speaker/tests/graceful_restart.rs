@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use common::process::Speaker;
 use common::{free_port, neighbor_as, prefixes, TempDir};
-use fabric_speaker::config::{AddressFamily, Config, Neighbor, RestartMode};
+use fabric_speaker::config::{AddressFamily, Config, ListenRange, Neighbor, RemoteAs, RestartMode};
 use fabric_speaker::fsm::State;
 use nix::sys::signal::Signal;
 
@@ -137,4 +137,63 @@ fn shutdown_with_n_bit_sends_hard_reset_and_the_peer_flushes() {
         .unwrap_or_else(|| a.fail("no NOTIFICATION received".into()));
     assert_eq!((rx.code, rx.subcode), (6, 9), "{rx:?}");
     assert!(!a.logs().contains("retaining its routes as stale"));
+}
+
+/// A dynamic neighbor (listen range, as a Calico ToR accepts its nodes) is helped too: killed,
+/// it is kept with its routes stale instead of being reaped with its session; back, its routes
+/// are refreshed in place; not back before its restart time, it is reaped with its routes.
+#[test]
+fn dynamic_neighbor_is_kept_while_stale_and_reaped_after_the_restart_time() {
+    let dir = TempDir::new("fl-grhelper", "dyn");
+    let (a_ip, b_ip) = (Ipv4Addr::new(127, 72, 5, 1), Ipv4Addr::new(127, 72, 5, 2));
+    let b_addr = IpAddr::V4(b_ip);
+    let port = free_port(a_ip);
+    let mut ca = speaker_config(Ipv4Addr::new(10, 0, 0, 1), 65001, a_ip, port);
+    let mut range = ListenRange::new(
+        "127.72.5.0/24".parse().unwrap_or_else(|e| panic!("{e}")),
+        RemoteAs::External,
+    );
+    range.hold_time = 9;
+    range.address_families = vec![AddressFamily::Ipv4Unicast];
+    ca.listen_ranges.push(range);
+    let mut cb = speaker_config(Ipv4Addr::new(10, 0, 0, 2), 65002, b_ip, port);
+    cb.neighbors.push(neighbor(a_ip, 65001, port));
+    cb.prefixes = prefixes(&["10.2.0.0/24", "10.2.1.0/24"]);
+    cb.graceful_restart.restart_time = 4;
+    let a = Speaker::start("a", &dir.0, ca);
+    let mut b = Speaker::start("b", &dir.0, cb.clone());
+    a.wait_state(b_addr, State::Established);
+    a.wait_received_stale(b_addr, &[("10.2.0.0/24", None), ("10.2.1.0/24", None)]);
+
+    // Killed: kept, stale.
+    b.signal(Signal::SIGKILL);
+    a.wait_log("dynamic neighbor kept while its routes are stale");
+    a.wait_received_stale(
+        b_addr,
+        &[
+            ("10.2.0.0/24", Some("stale")),
+            ("10.2.1.0/24", Some("stale")),
+        ],
+    );
+    // Back with one prefix: refreshed in place, the other flushed at End-of-RIB.
+    cb.prefixes = prefixes(&["10.2.0.0/24"]);
+    let mut b2 = Speaker::start("b2", &dir.0, cb.clone());
+    a.wait_state(b_addr, State::Established);
+    a.wait_received_stale(b_addr, &[("10.2.0.0/24", None)]);
+    assert!(
+        !a.logs().contains("dynamic neighbor removed"),
+        "{}",
+        a.logs()
+    );
+
+    // Killed again and not back: reaped when the restart time (4 s) ends.
+    b2.signal(Signal::SIGKILL);
+    a.wait_log("dynamic neighbor removed (not back before its restart time)");
+    let n = a.request(&fabric_speaker::control::Request::Neighbors { peer: Some(b_addr) });
+    assert!(
+        n.map(|r| r.neighbors.unwrap_or_default().is_empty())
+            .unwrap_or(true),
+        "the dynamic neighbor is still there:\n{}",
+        a.logs()
+    );
 }

@@ -148,6 +148,23 @@ impl Daemon {
             };
             let actions = p.gr.poll(now);
             self.apply_helper(addr, actions, "timer expired");
+            self.reap_dynamic_after_restart(addr);
+        }
+    }
+
+    /// A dynamic peer kept for its stale routes (see `Daemon::reconcile`) that did not
+    /// come back: once nothing of it is stale it goes, as it would have when its session closed.
+    fn reap_dynamic_after_restart(&mut self, addr: IpAddr) {
+        let gone = self.peers.get(&addr).is_some_and(|p| {
+            p.listen_range.is_some()
+                && p.gr.stale_families().is_empty()
+                && p.established_slot().is_none()
+                && p.secondary.is_none()
+                && p.main.conn.is_none()
+        });
+        if gone {
+            tracing::info!(peer = %addr, "dynamic neighbor removed (not back before its restart time)");
+            self.remove_peer(addr);
         }
     }
 
