@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use fabriclab::capture::SpeakerWire;
 use fabriclab::fib::reader::{RouteChange, RouteEvent};
 use fabriclab::restart::{
     actions, gr_sessions, prefix_churn, ActionKind, ActionLog, ChurnReport, FlowSpec,
@@ -614,6 +615,20 @@ fn print_evidence(
     eprintln!("churn since the first action:\n{churn}");
 }
 
+/// The captured session between `a` and `b`. Sessions of other nodes may cross the same link
+/// (multihop to an RR node): this is the one both named nodes speak on.
+fn session_of<'s>(sessions: &'s [GrSessionView], a: &str, b: &str) -> Option<&'s GrSessionView> {
+    let (a, b) = (NodeId::from(a), NodeId::from(b));
+    sessions
+        .iter()
+        .find(|s| s.between(&a, &b) && s.side(&a).is_some() && s.side(&b).is_some())
+}
+
+/// What `from` sent on its captured session with `to`.
+fn sent_by<'s>(sessions: &'s [GrSessionView], from: &str, to: &str) -> Option<&'s SpeakerWire> {
+    session_of(sessions, from, to).and_then(|s| s.side(&NodeId::from(from)))
+}
+
 /// The restarting node's session with `helper` in the capture: R bit and EoR on the last
 /// connection (stmt 53, 62, 63).
 fn check_restart_on_wire(
@@ -622,11 +637,7 @@ fn check_restart_on_wire(
     helper: &str,
 ) -> Result<String> {
     let (r, h) = (NodeId::from(restarting), NodeId::from(helper));
-    // Sessions of other nodes may cross the same link (multihop to an RR node): pick the one
-    // both named nodes speak on.
-    let s = sessions
-        .iter()
-        .find(|s| s.between(&r, &h) && s.side(&r).is_some() && s.side(&h).is_some())
+    let s = session_of(sessions, restarting, helper)
         .ok_or_else(|| anyhow!("no captured session {restarting}-{helper}"))?;
     let rs = s
         .side(&r)
@@ -1038,12 +1049,8 @@ fn graceful_stop_withdraws(k: Kinds) -> Result<()> {
     let churn = s.churn(&s.others("r2n1"), &blocks, origin)?;
     print_evidence("graceful-stop", &log, origin, &report, origin, &churn);
     let sessions = s.finish()?;
-    let cease = sessions
-        .iter()
-        .find(|x| x.between(&v, &NodeId::from("r2t1")))
-        .and_then(|x| x.side(&v))
-        .map(|w| w.notifications.iter().any(|n| n.code == 6))
-        .unwrap_or(false);
+    let cease = sent_by(&sessions, "r2n1", "r2t1")
+        .is_some_and(|w| w.notifications.iter().any(|n| n.code == 6));
     eprintln!("r2n1 sent a Cease on stop: {cease}");
     let Some(at) = removed else {
         bail!(

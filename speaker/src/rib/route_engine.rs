@@ -303,11 +303,7 @@ impl RibRouteEngine {
             recovery.swept = Some(0);
             return;
         };
-        let wanted: std::collections::BTreeMap<IpNet, FibRoute> = FAMILIES
-            .iter()
-            .flat_map(|f| self.rib.destinations(*f))
-            .filter_map(|p| Some((p, self.rib.fib_route(&p)?)))
-            .collect();
+        let wanted = loc_rib_routes(&self.rib);
         let deletes: Vec<FibChange> = recovery
             .kept
             .reconcile(&wanted)
@@ -336,11 +332,7 @@ impl RibRouteEngine {
         );
         let established = recovery.deferral.established().clone();
         if let Some(tx) = &self.fib {
-            let wanted: std::collections::BTreeMap<IpNet, FibRoute> = FAMILIES
-                .iter()
-                .flat_map(|f| self.rib.destinations(*f))
-                .filter_map(|p| Some((p, self.rib.fib_route(&p)?)))
-                .collect();
+            let wanted = loc_rib_routes(&self.rib);
             let done = recovery.kept.reconcile(&wanted);
             // Deletions wait for the sweep (below, maybe in this same step).
             let writes: Vec<FibChange> = done
@@ -433,6 +425,15 @@ impl RibRouteEngine {
         }
         out
     }
+}
+
+/// What the kernel must hold per the Loc-RIB: every destination's FIB route.
+fn loc_rib_routes(rib: &Rib) -> std::collections::BTreeMap<IpNet, FibRoute> {
+    FAMILIES
+        .iter()
+        .flat_map(|f| rib.destinations(*f))
+        .filter_map(|p| Some((p, rib.fib_route(&p)?)))
+        .collect()
 }
 
 fn origin_name(o: Origin) -> &'static str {

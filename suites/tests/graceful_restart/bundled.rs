@@ -81,11 +81,7 @@ pub(super) fn last_open_gr(
     sender: &str,
     receiver: &str,
 ) -> Result<Option<fabriclab::capture::GrSeen>> {
-    let (r, h) = (NodeId::from(sender), NodeId::from(receiver));
-    let side = sessions
-        .iter()
-        .find(|s| s.between(&r, &h) && s.side(&r).is_some() && s.side(&h).is_some())
-        .and_then(|s| s.side(&r))
+    let side = sent_by(sessions, sender, receiver)
         .ok_or_else(|| anyhow!("no captured session {sender}-{receiver}"))?;
     if side.opens.len() < 2 {
         bail!(
@@ -210,10 +206,7 @@ pub(super) fn notification_reset(n_bit: bool) -> Result<()> {
     let churn = s.churn(std::slice::from_ref(&tor), &blocks, origin)?;
     print_evidence("notification", &log, origin, &report, origin, &churn);
     let sessions = s.finish()?;
-    let sent: Vec<_> = sessions
-        .iter()
-        .find(|x| x.between(&v, &tor))
-        .and_then(|x| x.side(&v))
+    let sent = sent_by(&sessions, "r2n1", "r2t1")
         .map(|w| w.notifications.clone())
         .unwrap_or_default();
     eprintln!("NOTIFICATIONs from r2n1: {sent:?}");
@@ -259,15 +252,11 @@ pub(super) fn hard_reset_on_stop() -> Result<()> {
     let blocks = s.node_blocks("r2n1");
     let mut log = ActionLog::new();
     let v = NodeId::from("r2n1");
-    let tor = NodeId::from("r2t1");
     let origin = Instant::now();
     actions::stop(s.fabric()?, &v, Duration::from_secs(5), &mut log)?;
     let removed = s.wait_removed("r2t1", &blocks, origin, Duration::from_secs(20))?;
     let sessions = s.finish()?;
-    let sent: Vec<_> = sessions
-        .iter()
-        .find(|x| x.between(&v, &tor))
-        .and_then(|x| x.side(&v))
+    let sent = sent_by(&sessions, "r2n1", "r2t1")
         .map(|w| w.notifications.clone())
         .unwrap_or_default();
     eprintln!("NOTIFICATIONs from r2n1: {sent:?}");
