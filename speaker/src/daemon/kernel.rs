@@ -54,8 +54,12 @@ pub async fn rib_engine(config: &Config) -> Result<RibRouteEngine, FibError> {
     };
     let (mut nl, conn) = NetlinkFib::connect(target)?;
     tokio::spawn(conn);
+    // Whether routes of ours may be left in the kernel (unknown until dumped).
+    let mut ours_left = true;
     if may_restart {
-        let kept = KeptRoutes::from_messages(&nl.dump_ours().await?);
+        let dumped = nl.dump_ours().await?;
+        ours_left = !dumped.is_empty();
+        let kept = KeptRoutes::from_messages(&dumped);
         if restarting::is_restart(gr.restarting, !kept.is_empty()) {
             // The kernel keeps forwarding with these routes until the deferral ends.
             tracing::info!(
@@ -72,7 +76,12 @@ pub async fn rib_engine(config: &Config) -> Result<RibRouteEngine, FibError> {
                 .with_recovery(recovery));
         }
     }
-    let stale = nl.purge_stale().await?;
+    // The dump above found nothing of ours: no second dump to purge nothing.
+    let stale = if ours_left {
+        nl.purge_stale().await?
+    } else {
+        Vec::new()
+    };
     if !stale.is_empty() {
         tracing::info!(
             routes = stale.len(),
